@@ -63,7 +63,7 @@ class BlobError(LedgerError):
     """A blob is missing, unreadable or does not hash to its digest."""
 
 
-class KeyError_(ConfigError):  # noqa: N801 - avoids shadowing the builtin KeyError
+class KeyError_(ConfigError):
     """A signing key is missing, malformed or has unsafe permissions."""
 
 

@@ -1,0 +1,342 @@
+"""The `flightlog` command line. User errors print one line and exit non-zero; no tracebacks."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from flightlog.errors import FlightlogError
+from flightlog.home import resolve_home
+from flightlog.ledger.log import Ledger
+from flightlog.ledger.verify import verify_ledger
+from flightlog.pipeline import Pipeline
+from flightlog.redact import Redactor
+from flightlog.render import trace_tree
+
+__all__ = ["main"]
+
+
+def _ledger(ctx: click.Context) -> Ledger:
+    ledger: Ledger = ctx.obj["ledger"] if "ledger" in ctx.obj else None
+    if ledger is None:
+        ledger = Ledger.open(resolve_home(ctx.obj["home"]))
+        ctx.obj["ledger"] = ledger
+        ctx.call_on_close(ledger.close)
+    return ledger
+
+
+def _emit_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data directory (default: $FLIGHTLOG_HOME, else ~/.flightlog).",
+)
+@click.version_option(package_name="flightlog")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None) -> None:
+    """flightlog: the flight recorder for autonomous coding agents.
+
+    Events go in through one write path (validate, redact, append to a tamper-evident
+    RFC 6962 ledger with signed checkpoints) and come out as traces, proofs and exports.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home
+
+
+def _read_lines(source: str) -> Iterator[tuple[int, str]]:
+    if source == "-":
+        for n, line in enumerate(sys.stdin, 1):
+            yield n, line
+        return
+    try:
+        with open(source, encoding="utf-8") as f:
+            yield from enumerate(f, 1)
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {source}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{source} is not UTF-8 text") from None
+
+
+@cli.command()
+@click.argument("source", metavar="FILE|-")
+@click.option(
+    "--rules",
+    "rule_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Extra redaction rules (flightlog or .gitleaks.toml format); repeatable. "
+    "Also read from $FLIGHTLOG_REDACT_RULES (paths separated by the OS path separator).",
+)
+@click.option("--source-kind", default="cli", show_default=True, help="Value of source.kind.")
+@click.pass_context
+def ingest(ctx: click.Context, source: str, rule_files: tuple[Path, ...], source_kind: str) -> None:
+    """Store events from a JSON-lines FILE (or - for stdin) through the write path.
+
+    Every line is validated against flightlog.event/v1 and redacted before anything is
+    written. If any line is bad, each bad line is reported and nothing is stored.
+    """
+    env_rules = [Path(p) for p in os.environ.get("FLIGHTLOG_REDACT_RULES", "").split(os.pathsep) if p]
+    files = [*env_rules, *rule_files]
+    redactor = Redactor.from_files(files) if files else Redactor.default()
+    raws: list[object] = []
+    lines: list[int] = []
+    bad: list[str] = []
+    for n, line in _read_lines(source):
+        if not line.strip():
+            continue
+        try:
+            raws.append(json.loads(line))
+            lines.append(n)
+        except ValueError as exc:
+            bad.append(f"line {n}: $: invalid JSON ({exc.msg} at column {exc.colno})")
+    ledger = _ledger(ctx)
+    pipeline = Pipeline(ledger, redactor, source_kind=source_kind)
+    good, rejected = pipeline.prepare_batch(raws)
+    bad.extend(f"line {lines[r.index]}: {r.field}: {r.reason}" for r in rejected)
+    if bad:
+        for message in sorted(bad, key=lambda m: int(m.split(":")[0][5:])):
+            click.echo(message, err=True)
+        raise click.ClickException(f"{len(bad)} bad line(s); nothing was stored")
+    if not good:
+        click.echo("no events in input; nothing stored", err=True)
+        return
+    indexes = ledger.append(good)
+    redacted = sum(len(e.event["redactions"]) for e in good)
+    cp = ledger.checkpoint()
+    click.echo(
+        f"stored {len(indexes)} event(s) as entries {indexes[0]}..{indexes[-1]}"
+        f" ({redacted} secret(s) redacted); checkpoint size {cp.size}"
+    )
+
+
+@cli.command()
+@click.option("--key", "keys", multiple=True, help="Trust only this verifier key (repeatable).")
+@click.option(
+    "--checkpoint",
+    "trusted",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A signed checkpoint kept elsewhere that the log must still match (repeatable).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print only failures.")
+@click.pass_context
+def verify(ctx: click.Context, keys: tuple[str, ...], trusted: tuple[Path, ...], quiet: bool) -> None:
+    """Recompute the ledger from its stored bytes and check every signature and proof.
+
+    Exits 0 when intact; otherwise exits 6 naming the failed step and the first bad entry.
+    """
+    ledger = _ledger(ctx)
+    notes = [p.read_text("utf-8") for p in trusted]
+
+    def progress(n: int) -> None:
+        if not quiet and n % 100000 == 0:
+            click.echo(f"  … {n} entries", err=True)
+
+    report = verify_ledger(ledger, list(keys) or None, notes, progress)
+    if not quiet:
+        for step, detail in report.steps:
+            click.echo(f"ok   {step:<14} {detail}")
+        click.echo(f"intact: {report.entries} entries, {report.checkpoints} checkpoints")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def checkpoint(ctx: click.Context, as_json: bool) -> None:
+    """Print the latest signed checkpoint (issuing one if entries arrived since)."""
+    ledger = _ledger(ctx)
+    cp = ledger.checkpoint()
+    if as_json:
+        _emit_json(
+            {
+                "origin": ledger.origin,
+                "size": cp.size,
+                "root": cp.root.hex(),
+                "note": cp.note,
+                "verifier_key": ledger.keys.active_verifier_key(),
+                "verifier_keys": ledger.keys.verifier_keys(),
+            }
+        )
+    else:
+        click.echo(cp.note, nl=False)
+        click.echo(f"\nverifier key: {ledger.keys.active_verifier_key()}")
+
+
+@cli.group()
+def proof() -> None:
+    """Merkle proofs an auditor can check with any RFC 6962 implementation."""
+
+
+@proof.command("inclusion")
+@click.argument("ref", metavar="INDEX|EVENT_ID")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def proof_inclusion(ctx: click.Context, ref: str, as_json: bool) -> None:
+    """Prove that an entry is in the tree of the latest signed checkpoint."""
+    ledger = _ledger(ctx)
+    index = ledger.resolve_index(ref)
+    cp = ledger.checkpoint()
+    path = ledger.prove_inclusion(index, cp.size)
+    found = ledger.store.leaf(index)
+    assert found is not None  # prove_inclusion checked index < size
+    event_id, leaf = found
+    data = {
+        "index": index,
+        "event_id": event_id,
+        "size": cp.size,
+        "leaf_hash": ledger.store.read_hash(0, index).hex(),
+        "leaf": base64.b64encode(leaf).decode(),
+        "proof": [h.hex() for h in path],
+        "root": cp.root.hex(),
+        "note": cp.note,
+    }
+    if as_json:
+        _emit_json(data)
+    else:
+        click.echo(f"entry {index} ({event_id}) in tree of size {cp.size}, root {cp.root.hex()}")
+        for i, h in enumerate(path):
+            click.echo(f"  {i}: {h.hex()}")
+
+
+@proof.command("consistency")
+@click.argument("old", type=int)
+@click.argument("new", type=int, required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def proof_consistency(ctx: click.Context, old: int, new: int | None, as_json: bool) -> None:
+    """Prove that the tree of size OLD is a prefix of the tree of size NEW (default: latest)."""
+    ledger = _ledger(ctx)
+    if new is None:
+        new = ledger.checkpoint().size
+    path = ledger.prove_consistency(old, new)
+    data = {
+        "size1": old,
+        "size2": new,
+        "root1": ledger.root(old).hex(),
+        "root2": ledger.root(new).hex(),
+        "proof": [h.hex() for h in path],
+    }
+    if as_json:
+        _emit_json(data)
+    else:
+        click.echo(f"{old} -> {new}: root1 {data['root1']} root2 {data['root2']}")
+        for i, h in enumerate(path):
+            click.echo(f"  {i}: {h.hex()}")
+
+
+@cli.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["leaves", "events"]), default="leaves", show_default=True,
+    help="leaves: index, event id and base64 of the exact leaf bytes; events: the events as JSON.",
+)
+@click.pass_context
+def export(ctx: click.Context, fmt: str) -> None:
+    """Write every entry as one JSON line, for auditors and other tools."""
+    ledger = _ledger(ctx)
+    out = click.get_text_stream("stdout")
+    for index, event_id, leaf, _ in ledger.store.iter_entries():
+        if fmt == "leaves":
+            row: dict[str, Any] = {
+                "index": index,
+                "event_id": event_id,
+                "leaf": base64.b64encode(leaf).decode(),
+            }
+            out.write(json.dumps(row) + "\n")
+        else:
+            out.write(bytes(leaf).decode("utf-8") + "\n")
+
+
+@cli.group()
+def keys() -> None:
+    """The log's Ed25519 signing keys."""
+
+
+@keys.command("list")
+@click.pass_context
+def keys_list(ctx: click.Context) -> None:
+    """List every key the log has used, newest last."""
+    ledger = _ledger(ctx)
+    ledger.keys.private_key()
+    for k in ledger.keys.keys():
+        state = f"retired {k.retired}" if k.retired else "active"
+        click.echo(f"{k.verifier_key}  created {k.created}  {state}")
+
+
+@keys.command("rotate")
+@click.pass_context
+def keys_rotate(ctx: click.Context) -> None:
+    """Retire the signing key (its public key is kept) and sign the tree with a new one."""
+    ledger = _ledger(ctx)
+    cp = ledger.rotate_key()
+    click.echo(f"new key {ledger.keys.active_verifier_key()}; checkpoint size {cp.size} signed")
+
+
+@keys.command("export")
+@click.pass_context
+def keys_export(ctx: click.Context) -> None:
+    """Print the public verifier keys (one per line) for auditors: never private keys."""
+    ledger = _ledger(ctx)
+    ledger.keys.private_key()
+    for vkey in ledger.keys.verifier_keys():
+        click.echo(vkey)
+
+
+@cli.command()
+@click.option("--limit", default=50, show_default=True, help="How many traces, newest first.")
+@click.pass_context
+def traces(ctx: click.Context, limit: int) -> None:
+    """List recent traces."""
+    rows = _ledger(ctx).store.traces(limit)
+    if not rows:
+        click.echo("no traces yet")
+    for trace_id, count, first, last, agents in rows:
+        click.echo(f"{trace_id}  {count:>5} events  {first[:19]} → {last[11:19]}  {agents}")
+
+
+@cli.command()
+@click.argument("trace_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the events as JSON lines.")
+@click.pass_context
+def show(ctx: click.Context, trace_id: str, as_json: bool) -> None:
+    """Show one trace as a tree of its events."""
+    rows = _ledger(ctx).store.trace_leaves(trace_id.lower())
+    if not rows:
+        raise click.ClickException(f"no trace {trace_id}")
+    if as_json:
+        for _, leaf in rows:
+            click.echo(leaf.decode("utf-8"))
+        return
+    click.echo(f"trace {trace_id} ({len(rows)} events)")
+    for line in trace_tree([(i, json.loads(leaf)) for i, leaf in rows]):
+        click.echo(line)
+
+
+def main() -> None:
+    """Run the CLI; turn flightlog errors into one line on stderr and their exit code."""
+    try:
+        cli(standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except FlightlogError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(exc.exit_code)
+
+

@@ -1,0 +1,52 @@
+"""The data directory `$FLIGHTLOG_HOME` (default `~/.flightlog`) and private file writes."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from flightlog.errors import ConfigError
+
+__all__ = ["ensure_home", "resolve_home", "write_private_file"]
+
+
+def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
+    """Return the data directory: `home` if given, else $FLIGHTLOG_HOME, else ~/.flightlog."""
+    if home is not None:
+        return Path(home).expanduser()
+    env = os.environ.get("FLIGHTLOG_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".flightlog"
+
+
+def ensure_home(home: Path) -> Path:
+    """Create `home` with mode 0700 if missing and return it; refuse one others can write to."""
+    try:
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        mode = home.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(f"cannot use data directory {home}: {exc.strerror}") from None
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(f"data directory {home} is writable by others; chmod 700 it")
+    return home
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically with mode 0600 and fsync it and its directory, so a
+    crash leaves either the old file or the new one, never a partial one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

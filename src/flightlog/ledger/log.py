@@ -1,0 +1,172 @@
+"""The ledger: an append-only RFC 6962 log of canonical event bytes with signed checkpoints.
+
+Everything stored under `$FLIGHTLOG_HOME`: `ledger.db` (SQLite), `blobs/`, `keys/`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from flightlog.errors import LedgerError, ProofError
+from flightlog.home import ensure_home
+from flightlog.ledger import merkle
+from flightlog.ledger.blobs import BlobStore
+from flightlog.ledger.checkpoint import Checkpoint, format_checkpoint, sign_note
+from flightlog.ledger.keys import KeyRing
+from flightlog.ledger.store import EntryRow, SqliteStore, StoredCheckpoint
+
+__all__ = ["CHECKPOINT_INTERVAL", "Ledger", "PendingEntry"]
+
+CHECKPOINT_INTERVAL: Final = 1.0  # seconds: a checkpoint at least this often while entries arrive
+
+
+@dataclass(frozen=True)
+class PendingEntry:
+    """An event ready to append: the stored event, its exact leaf bytes and the blobs it names."""
+
+    event: dict[str, Any]
+    leaf: bytes
+    blobs: dict[str, bytes] = field(default_factory=dict)
+
+
+class Ledger:
+    """The append-only log under one data directory; one writer at a time (a process lock)."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = ensure_home(home)
+        self.store = SqliteStore(home / "ledger.db")
+        (home / "blobs").mkdir(mode=0o700, exist_ok=True)
+        self.blobs = BlobStore(home / "blobs")
+        origin = self.store.get_meta("origin")
+        if origin is None:
+            origin = f"flightlog.local/{os.urandom(8).hex()}"
+            self.store.set_meta("origin", origin)
+        self.origin = origin
+        self.keys = KeyRing(home / "keys", origin)
+        self._lock = threading.Lock()
+        self._frontier = merkle.Frontier.from_reader(self.store.size(), self.store.read_hash)
+        latest = self.store.latest_checkpoint()
+        self._checkpointed_size = latest.size if latest else -1
+        self._last_checkpoint = time.monotonic() if latest else 0.0
+
+    @classmethod
+    def open(cls, home: Path) -> Ledger:
+        """Open (creating on first use) the ledger in `home`."""
+        return cls(home)
+
+    def close(self) -> None:
+        """Issue a final checkpoint if entries arrived since the last one, then close."""
+        with self._lock:
+            if self._frontier.size != self._checkpointed_size:
+                self._issue_checkpoint()
+            self.store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def size(self) -> int:
+        """Return the number of entries."""
+        return self._frontier.size
+
+    def append(self, entries: Sequence[PendingEntry]) -> list[int]:
+        """Append a batch atomically (group commit) and return the entries' indexes.
+
+        Durable when it returns: blobs are fsynced first, then one SQLite transaction commits
+        all rows. On any error nothing of the batch is in the log.
+        """
+        with self._lock:
+            for entry in entries:
+                for data in entry.blobs.values():
+                    self.blobs.put(data)
+            frontier = copy.deepcopy(self._frontier)  # the live one changes only after commit
+            rows, nodes = [], []
+            for entry in entries:
+                ev = entry.event
+                h = merkle.leaf_hash(entry.leaf)
+                rows.append(
+                    EntryRow(
+                        frontier.size,
+                        ev["event_id"],
+                        ev["trace_id"],
+                        ev["span_id"],
+                        ev.get("parent_span_id"),
+                        ev["type"],
+                        ev["status"],
+                        ev["timestamp"],
+                        ev["agent_id"],
+                        ev.get("session_id"),
+                        entry.leaf,
+                        h,
+                    )
+                )
+                nodes.extend(frontier.append(h))
+            self.store.append(rows, nodes)
+            self._frontier = frontier
+            if time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL:
+                self._issue_checkpoint()
+            return [r.index for r in rows]
+
+    def checkpoint(self) -> StoredCheckpoint:
+        """Return the latest checkpoint, issuing a new one first if entries arrived since."""
+        with self._lock:
+            latest = self.store.latest_checkpoint()
+            if latest is None or latest.size != self._frontier.size:
+                return self._issue_checkpoint()
+            return latest
+
+    def _issue_checkpoint(self) -> StoredCheckpoint:
+        size = self._frontier.size
+        root = self._frontier.root()
+        text = format_checkpoint(Checkpoint(self.origin, size, root))
+        note = sign_note(text, self.origin, self.keys.private_key())
+        created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        self.store.add_checkpoint(size, root, note, created)
+        self._checkpointed_size = size
+        self._last_checkpoint = time.monotonic()
+        return StoredCheckpoint(size, root, note, created)
+
+    def rotate_key(self) -> StoredCheckpoint:
+        """Retire the signing key, make a new one, and sign the current tree with it."""
+        with self._lock:
+            self.keys.rotate()
+            return self._issue_checkpoint()
+
+    def resolve_index(self, ref: str) -> int:
+        """Return the index named by `ref`: a decimal index or an event id."""
+        if ref.isascii() and ref.isdigit():
+            return int(ref)
+        index = self.store.index_of(ref)
+        if index is None:
+            raise LedgerError(f"no entry with event id {ref}")
+        return index
+
+    def prove_inclusion(self, index: int, size: int | None = None) -> list[bytes]:
+        """Return the inclusion proof of entry `index` in the tree of `size` (default: all)."""
+        size = self.size if size is None else size
+        if not 0 <= index < size <= self.size:
+            raise ProofError(f"entry {index} is not in a tree of size {size} (log has {self.size})")
+        return merkle.prove_inclusion(index, size, self.store.read_hash)
+
+    def prove_consistency(self, size1: int, size2: int) -> list[bytes]:
+        """Return the consistency proof between the trees of `size1` and `size2`."""
+        if not 0 < size1 <= size2 <= self.size:
+            raise ProofError(f"need 0 < OLD <= NEW <= {self.size}, got {size1} and {size2}")
+        return merkle.prove_consistency(size1, size2, self.store.read_hash)
+
+    def root(self, size: int) -> bytes:
+        """Return the root hash of the tree of the first `size` entries."""
+        if not 0 <= size <= self.size:
+            raise ProofError(f"size {size} is beyond the log ({self.size} entries)")
+        return merkle.tree_root(size, self.store.read_hash)

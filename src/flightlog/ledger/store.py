@@ -1,0 +1,219 @@
+"""The SQLite store behind the ledger: entries, Merkle nodes, checkpoints (WAL, durable commits).
+
+Only this module speaks SQL. Leaf bytes are stored verbatim; the index columns beside them are
+copies for queries, never trusted by `verify`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from flightlog.errors import LedgerError
+
+__all__ = ["EntryRow", "SqliteStore", "StoredCheckpoint"]
+
+SCHEMA_VERSION: Final = "1"
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (
+  idx INTEGER PRIMARY KEY,
+  event_id TEXT NOT NULL UNIQUE,
+  trace_id TEXT NOT NULL,
+  span_id TEXT NOT NULL,
+  parent_span_id TEXT,
+  type TEXT NOT NULL,
+  status TEXT NOT NULL,
+  timestamp TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  session_id TEXT,
+  leaf BLOB NOT NULL,
+  leaf_hash BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_trace ON entries (trace_id, idx);
+CREATE TABLE IF NOT EXISTS nodes (
+  level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+  id INTEGER PRIMARY KEY, size INTEGER NOT NULL, root BLOB NOT NULL, note TEXT NOT NULL,
+  created TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    """One ledger entry to insert: index columns, the exact leaf bytes and its leaf hash."""
+
+    index: int
+    event_id: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    type: str
+    status: str
+    timestamp: str
+    agent_id: str
+    session_id: str | None
+    leaf: bytes
+    leaf_hash: bytes
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A signed checkpoint as stored: its size, root and the full signed note."""
+
+    size: int
+    root: bytes
+    note: str
+    created: str
+
+
+class SqliteStore:
+    """The ledger's tables in one SQLite file (WAL mode, synchronous=FULL: a commit is durable)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if not path.exists():
+            # SQLite gives the -wal and -shm files the mode of the database file.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        try:
+            self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.execute("PRAGMA busy_timeout=10000")
+            self.conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"cannot open ledger database {path}: {exc}") from None
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        self.conn.close()
+
+    def get_meta(self, key: str) -> str | None:
+        """Return a metadata value or None."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a metadata value (its own durable transaction)."""
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def size(self) -> int:
+        """Return the number of entries (the largest index + 1)."""
+        row = self.conn.execute("SELECT MAX(idx) FROM entries").fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    def append(self, rows: Sequence[EntryRow], nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        """Insert entries and new Merkle nodes in one transaction, durable when this returns."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.executemany(
+                "INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        r.index,
+                        r.event_id,
+                        r.trace_id,
+                        r.span_id,
+                        r.parent_span_id,
+                        r.type,
+                        r.status,
+                        r.timestamp,
+                        r.agent_id,
+                        r.session_id,
+                        r.leaf,
+                        r.leaf_hash,
+                    )
+                    for r in rows
+                ],
+            )
+            self.conn.executemany("INSERT INTO nodes VALUES (?,?,?)", nodes)
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise LedgerError(f"append failed, nothing stored: {exc}") from None
+
+    def read_hash(self, level: int, index: int) -> bytes:
+        """Return the stored hash of the complete subtree (level, index); level 0 is a leaf."""
+        if level == 0:
+            row = self.conn.execute(
+                "SELECT leaf_hash FROM entries WHERE idx=?", (index,)
+            ).fetchone()
+        else:
+            row = self.conn.execute(
+                "SELECT hash FROM nodes WHERE level=? AND idx=?", (level, index)
+            ).fetchone()
+        if row is None:
+            raise LedgerError(f"missing Merkle node level {level} index {index}")
+        return bytes(row[0])
+
+    def leaf(self, index: int) -> tuple[str, bytes] | None:
+        """Return (event_id, leaf bytes) of an entry, or None."""
+        row = self.conn.execute(
+            "SELECT event_id, leaf FROM entries WHERE idx=?", (index,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), bytes(row[1]))
+
+    def index_of(self, event_id: str) -> int | None:
+        """Return the index of the entry with this event id, or None."""
+        row = self.conn.execute("SELECT idx FROM entries WHERE event_id=?", (event_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def iter_entries(self, batch: int = 5000) -> Iterator[tuple[int, str, bytes, bytes]]:
+        """Yield (index, event_id, leaf, stored leaf_hash) in index order."""
+        cur = self.conn.execute("SELECT idx, event_id, leaf, leaf_hash FROM entries ORDER BY idx")
+        while rows := cur.fetchmany(batch):
+            yield from rows
+
+    def iter_nodes(self) -> Iterator[tuple[int, int, bytes]]:
+        """Yield every stored (level, index, hash) of level >= 1."""
+        yield from self.conn.execute("SELECT level, idx, hash FROM nodes")
+
+    def add_checkpoint(self, size: int, root: bytes, note: str, created: str) -> None:
+        """Store a signed checkpoint (durable)."""
+        self.conn.execute(
+            "INSERT INTO checkpoints (size, root, note, created) VALUES (?,?,?,?)",
+            (size, root, note, created),
+        )
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        """Return every stored checkpoint, oldest first."""
+        rows = self.conn.execute("SELECT size, root, note, created FROM checkpoints ORDER BY id")
+        return [StoredCheckpoint(int(s), bytes(r), str(n), str(c)) for s, r, n, c in rows]
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """Return the newest checkpoint or None."""
+        row = self.conn.execute(
+            "SELECT size, root, note, created FROM checkpoints ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else StoredCheckpoint(int(row[0]), bytes(row[1]), row[2], row[3])
+
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        """Return the newest checkpoint of exactly this size, or None."""
+        row = self.conn.execute(
+            "SELECT size, root, note, created FROM checkpoints WHERE size=? ORDER BY id DESC LIMIT 1",
+            (size,),
+        ).fetchone()
+        return None if row is None else StoredCheckpoint(int(row[0]), bytes(row[1]), row[2], row[3])
+
+    def traces(self, limit: int = 50) -> list[tuple[str, int, str, str, str]]:
+        """Return (trace_id, events, first timestamp, last timestamp, agent ids), newest first."""
+        rows = self.conn.execute(
+            "SELECT trace_id, COUNT(*), MIN(timestamp), MAX(timestamp), GROUP_CONCAT(DISTINCT agent_id)"
+            " FROM entries GROUP BY trace_id ORDER BY MAX(idx) DESC LIMIT ?",
+            (limit,),
+        )
+        return [(str(a), int(b), str(c), str(d), str(e)) for a, b, c, d, e in rows]
+
+    def trace_leaves(self, trace_id: str) -> list[tuple[int, bytes]]:
+        """Return (index, leaf bytes) of one trace's entries in index order."""
+        rows = self.conn.execute(
+            "SELECT idx, leaf FROM entries WHERE trace_id=? ORDER BY idx", (trace_id,)
+        )
+        return [(int(i), bytes(b)) for i, b in rows]

@@ -1,0 +1,93 @@
+"""The one write path: validate → fill defaults → redact → move large text to blobs → append.
+
+Every adapter hands its events to `Pipeline`; nothing else writes to the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from flightlog.errors import ValidationError
+from flightlog.events import canonical_bytes, fill_defaults, validate_event
+from flightlog.ledger.blobs import blob_digest
+from flightlog.ledger.log import Ledger, PendingEntry
+from flightlog.redact import Redactor
+
+__all__ = ["BLOB_THRESHOLD", "MAX_EVENT_BYTES", "Pipeline", "Rejected"]
+
+BLOB_THRESHOLD: Final = 16 * 1024  # payload strings longer than this (UTF-8 bytes) become blobs
+MAX_EVENT_BYTES: Final = 4 * 1024 * 1024  # an event's canonical size before blobs are split off
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """One event that was refused: its position in the batch (0-based), field and reason."""
+
+    index: int
+    field: str
+    reason: str
+
+
+class Pipeline:
+    """Turns producer events into ledger entries; a batch is stored whole or not at all."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        redactor: Redactor | None = None,
+        source_kind: str = "api",
+        blob_threshold: int = BLOB_THRESHOLD,
+    ) -> None:
+        self.ledger = ledger
+        self.redactor = redactor or Redactor.default()
+        self.source_kind = source_kind
+        self.blob_threshold = blob_threshold
+
+    def prepare(self, raw: object) -> PendingEntry:
+        """Return the entry that `raw` becomes, or raise ValidationError. Pure: writes nothing."""
+        event = fill_defaults(validate_event(raw), self.source_kind)
+        redactions = event.pop("redactions")
+        redacted, found = self.redactor.redact_value(event)
+        assert isinstance(redacted, dict)  # redact_value keeps the shape of its input
+        redacted["redactions"] = [*redactions, *(r.to_json() for r in found)]
+        blobs: dict[str, bytes] = {}
+        redacted["payload"] = self._split_blobs(redacted["payload"], blobs)
+        leaf = canonical_bytes(redacted)
+        if len(leaf) > MAX_EVENT_BYTES:
+            raise ValidationError("$", f"event is {len(leaf)} bytes, over {MAX_EVENT_BYTES}")
+        return PendingEntry(redacted, leaf, blobs)
+
+    def _split_blobs(self, value: Any, blobs: dict[str, bytes]) -> Any:
+        """Replace long strings in a payload by `{"blob": digest, "size": n}` references."""
+        if isinstance(value, str):
+            if len(value) > self.blob_threshold // 4:  # cheap pre-check before encoding
+                data = value.encode("utf-8", "surrogatepass")
+                if len(data) > self.blob_threshold:
+                    digest = blob_digest(data)
+                    blobs[digest] = data
+                    return {"blob": digest, "size": len(data), "media_type": "text/plain"}
+            return value
+        if isinstance(value, dict):
+            return {k: self._split_blobs(v, blobs) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._split_blobs(v, blobs) for v in value]
+        return value
+
+    def prepare_batch(self, raws: Iterable[object]) -> tuple[list[PendingEntry], list[Rejected]]:
+        """Prepare every event; return the good entries and every rejection."""
+        good, bad = [], []
+        for i, raw in enumerate(raws):
+            try:
+                good.append(self.prepare(raw))
+            except ValidationError as exc:
+                bad.append(Rejected(i, exc.field, exc.reason))
+        return good, bad
+
+    def ingest(self, raws: Iterable[object]) -> list[int] | list[Rejected]:
+        """Store a batch whole and return its indexes, or store nothing and return rejections."""
+        good, bad = self.prepare_batch(raws)
+        if bad:
+            return bad
+        return self.ledger.append(good)

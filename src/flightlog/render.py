@@ -1,0 +1,70 @@
+"""Plain-text views of traces for the terminal: one line per event, nested by parent span."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["event_summary", "trace_tree"]
+
+
+def _short(text: object, width: int = 72) -> str:
+    if isinstance(text, dict) and "blob" in text:
+        return f"<blob {text['blob'][:19]}… {text.get('size', '?')} bytes>"
+    line = " ".join(str(text).split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def event_summary(event: dict[str, Any]) -> str:
+    """Return a one-line description of an event's payload."""
+    p = event.get("payload", {})
+    kind = event.get("type")
+    if kind == "prompt":
+        return _short(p.get("text", ""))
+    if kind == "tool_call":
+        return f"{p.get('tool_name')} {_short(p.get('input', ''), 56)}"
+    if kind == "shell":
+        code = p.get("exit_code")
+        return f"$ {_short(p.get('command', ''), 60)}" + (f" → exit {code}" if code is not None else "")
+    if kind == "file_op":
+        return f"{p.get('op')} {p.get('file_path')}"
+    if kind == "git_op":
+        commit = p.get("commit") or ""
+        return f"{p.get('op')} {p.get('ref') or ''} {commit[:12]}".strip()
+    if kind == "model_call":
+        model = event.get("model") or {}
+        return str(model.get("name") or "")
+    return _short({k: v for k, v in p.items() if k != "raw"}, 60) if p else ""
+
+
+def trace_tree(events: list[tuple[int, dict[str, Any]]]) -> list[str]:
+    """Return the lines of a trace's tree: children under their parent span, in ledger order.
+
+    Events whose parent is not in the trace are roots. Each line: ledger index, time, type,
+    status, duration and summary.
+    """
+    spans = {ev["span_id"] for _, ev in events}
+    children: dict[str | None, list[tuple[int, dict[str, Any]]]] = {}
+    for item in events:
+        parent = item[1].get("parent_span_id")
+        key = parent if parent in spans and parent != item[1]["span_id"] else None
+        children.setdefault(key, []).append(item)
+    lines: list[str] = []
+    seen: set[int] = set()
+
+    def walk(key: str | None, depth: int) -> None:
+        for index, ev in children.get(key, []):
+            if index in seen:
+                continue
+            seen.add(index)
+            dur = ev.get("duration_ms")
+            took = f" {dur:.0f}ms" if isinstance(dur, int | float) else ""
+            status = "" if ev.get("status") == "ok" else f" [{ev.get('status')}]"
+            red = f" ({len(ev['redactions'])} redacted)" if ev.get("redactions") else ""
+            lines.append(
+                f"{'  ' * depth}#{index} {ev['timestamp'][11:23]} {ev['type']}{status}{took}  "
+                f"{event_summary(ev)}{red}"
+            )
+            walk(ev["span_id"], depth + 1)
+
+    walk(None, 0)
+    return lines
