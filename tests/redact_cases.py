@@ -167,8 +167,7 @@ SECRET_CASES: tuple[SecretCase, ...] = (
         f"curl -H 'Authorization: Bearer {OPAQUE}' https://api.example.com/v1/me",
         (OPAQUE,),
         ("authorization-header",),
-        "curl -H 'Authorization: Bearer [REDACTED:authorization-header]' "
-        "https://api.example.com/v1/me",
+        "curl -H 'Authorization: Bearer [REDACTED:authorization-header]' https://api.example.com/v1/me",
     ),
     SecretCase(
         "curl-user",
@@ -192,8 +191,7 @@ SECRET_CASES: tuple[SecretCase, ...] = (
         f"psql postgres://report_user:{URL_PASSWORD}@db.prod.internal:5432/analytics -c 'select 1'",
         (URL_PASSWORD,),
         ("url-password",),
-        "psql postgres://report_user:[REDACTED:url-password]@db.prod.internal:5432/analytics"
-        " -c 'select 1'",
+        "psql postgres://report_user:[REDACTED:url-password]@db.prod.internal:5432/analytics -c 'select 1'",
     ),
     SecretCase(
         "connection-urls",
@@ -203,8 +201,7 @@ SECRET_CASES: tuple[SecretCase, ...] = (
     ),
     SecretCase(
         "jdbc-connection-string",
-        f"jdbc:sqlserver://db:1433;databaseName=shop;user=sa;password={OTHER_PASSWORD};"
-        "encrypt=true",
+        f"jdbc:sqlserver://db:1433;databaseName=shop;user=sa;password={OTHER_PASSWORD};encrypt=true",
         (OTHER_PASSWORD,),
         ("keyword-password",),
     ),
@@ -282,10 +279,7 @@ CLEAN_CASES: tuple[tuple[str, str], ...] = (
     ),
     (
         "python-loop",
-        "for key, value in sorted(config.items()):\n"
-        "    if key == 'password':\n"
-        "        continue\n"
-        "    pass\n",
+        "for key, value in sorted(config.items()):\n    if key == 'password':\n        continue\n    pass\n",
     ),
     ("curl-vars", 'curl -u "$USER:$PASS" https://example.com/api'),
     ("url-no-password", "psql postgres://localhost:5432/app && open https://example.com/?a=1&b=2"),
@@ -338,9 +332,7 @@ RULE_SAMPLES: dict[str, str] = {
     ),
     "alibaba-access-key-id": "LTAIOG0jn5UL" + "9RPszXh857ue",
     "digitalocean-token": (
-        "DIGITALOCEAN"
-        + "_TOKEN dop_v1_035a83379ee5a317142cb2a51b2ac9b1a13bab3de77480bb54b5d2"
-        + "9720e2d3f9"
+        "DIGITALOCEAN" + "_TOKEN dop_v1_035a83379ee5a317142cb2a51b2ac9b1a13bab3de77480bb54b5d2" + "9720e2d3f9"
     ),
     "heroku-api-key-v2": "HRKU-AAQRZV8" + "KcMiSxdWxDCmimNlHdRvdjz83XGnxEJ5lPh60TmQwqUuQWSoDYtPp",
     "flyio-access-token": "FLY_API_TOKE" + "N fo1_j7-0bbSbcOM3pQYlmuen1C3MjmBQi-_UVuDcp7qPewj",
@@ -371,20 +363,12 @@ RULE_SAMPLES: dict[str, str] = {
         + "DOzO-LaBkf1N0tVXKkK75Jf2CHOQ6UcIbnh8QN2me"
     ),
     "pypi-upload-token": (
-        "pypi-AgEIcHl"
-        + "waS5vcmcvZl2Tfu3UaqrG4b_--mQnXnSxCZxwOLWurZq3CKezvEF1WEfZlj_zHnsMCpy"
-        + "KOKQYn6nNd"
+        "pypi-AgEIcHl" + "waS5vcmcvZl2Tfu3UaqrG4b_--mQnXnSxCZxwOLWurZq3CKezvEF1WEfZlj_zHnsMCpy" + "KOKQYn6nNd"
     ),
     "rubygems-api-token": "rubygems_0a1" + "68fc3c807369b50a2004c7459fb40327003f6a7e8e1ee",
-    "clojars-api-token": (
-        "CLOJARS_dnoj" + "sxwbn30huf0gq32tuis91fguuts0uqvlp197f20pf2w8yhwb5bbx09wa"
-    ),
-    "docker-hub-pat": (
-        "docker login" + " -u bot --password-stdin <<< dckr_pat_BWukAx-ZHIfglCLsM11zyfSgtey"
-    ),
-    "artifactory-api-key": (
-        "AKCpAYXmlWp6" + "AV3zqPEEk448S9ATKnokR7MTdJ8hz7aq6Pa0xl6h4VwHyz0vxv0L6KwdiC1SY"
-    ),
+    "clojars-api-token": ("CLOJARS_dnoj" + "sxwbn30huf0gq32tuis91fguuts0uqvlp197f20pf2w8yhwb5bbx09wa"),
+    "docker-hub-pat": ("docker login" + " -u bot --password-stdin <<< dckr_pat_BWukAx-ZHIfglCLsM11zyfSgtey"),
+    "artifactory-api-key": ("AKCpAYXmlWp6" + "AV3zqPEEk448S9ATKnokR7MTdJ8hz7aq6Pa0xl6h4VwHyz0vxv0L6KwdiC1SY"),
     "jfrog-identity-token": (
         "JFROG_TOKEN=" + "n0xeykjgw3k9c1srhcyxlpiocq8iceo5fi4s7hj6vaflg5co6pmkboyyvel4tbso"
     ),
@@ -394,18 +378,14 @@ RULE_SAMPLES: dict[str, str] = {
     "pulumi-api-token": "pul-dfb43fac" + "11ac70b8170f848510cbb4905c06ac57",
     "prefect-api-token": "pnu_zZcupFxT" + "z3p3YJ7VWogxyU7kw3Pama4WsZsZ",
     "terraform-cloud-token": (
-        "JrmD9BwF2Vrt"
-        + "3d.atlasv1.2tCo1RI6DejkbfT0trVQLaD3LZ0ozgu6jHIKfQHwx8XMa3UvNFuQ5rcQ7"
-        + "20DvmB2KBo"
+        "JrmD9BwF2Vrt" + "3d.atlasv1.2tCo1RI6DejkbfT0trVQLaD3LZ0ozgu6jHIKfQHwx8XMa3UvNFuQ5rcQ7" + "20DvmB2KBo"
     ),
     "vault-token": (
         "X-Vault-Toke"
         + "n: hvs.WpGzOsvu1rGQmPsZGaZhujmFnwrtbYHxE-7d_QW73wvCgTn42np3FiA_nuzg8"
         + "hC7ve0QLBtmK9juYMVeZOsZD-t9RqcAWW9"
     ),
-    "harness-api-key": (
-        "pat.lyIyiwPt" + "X8SXkchDo6M1IS.HIebNAsSCpSXQIMhfL5T7QUT.BHlFvJRkUEMAC1G0n5AD"
-    ),
+    "harness-api-key": ("pat.lyIyiwPt" + "X8SXkchDo6M1IS.HIebNAsSCpSXQIMhfL5T7QUT.BHlFvJRkUEMAC1G0n5AD"),
     "infracost-api-token": "INFRACOST_AP" + "I_KEY=ico-3jBDa1KDPWRrUBRLUu1QQNeCDTifQ4Z0",
     "doppler-api-token": "dp.st.prd.M8" + "XPUYcd11fJE7lXuCc099ivezdLAcX7dtuP3avKnNO",
     "1password-secret-key": "A3-SM7HEW-2G" + "Y0H83WSCS-U3NE2-QWKXG-82OIV",
@@ -417,13 +397,9 @@ RULE_SAMPLES: dict[str, str] = {
         + "JiCZ/rk6GDHgxud64tAISnnCERBdDORLgZRHA/+R5FjTqG30OU5kAJhjL/cadVCpFMQ/"
         + "bGFrO5NCReFgrEqao+VqGi832f4ns42A0kKw+iulR3q"
     ),
-    "age-secret-key": (
-        "AGE-SECRET-K" + "EY-1QX35ATGUW2URT2R333J62CT2Q79JHHGD9XDARRKXLKL4NC2LK90NE9ETXC"
-    ),
+    "age-secret-key": ("AGE-SECRET-K" + "EY-1QX35ATGUW2URT2R333J62CT2Q79JHHGD9XDARRKXLKL4NC2LK90NE9ETXC"),
     "sidekiq-secret": "BUNDLE_ENTER" + "PRISE__CONTRIBSYS__COM=8c23886b:58740ec7",
-    "slack-user-token": (
-        "xoxp-6791519" + "42608-271073357268-707521873584-696fde05a4d48d3f354e5dc5c48b1820"
-    ),
+    "slack-user-token": ("xoxp-6791519" + "42608-271073357268-707521873584-696fde05a4d48d3f354e5dc5c48b1820"),
     "slack-legacy-token": "xoxs-2477567" + "19412-648561793986-028246426671-f8820ae4c7",
     "slack-config-token": (
         "xoxe.xoxp-1-"
@@ -458,13 +434,9 @@ RULE_SAMPLES: dict[str, str] = {
     "easypost-api-token": "EZAKfYz2cgy0" + "uOtaz5WFsxV6qebN6wWk2Ny9o8A8MZRn1XUPbRKiUcjhRD",
     "shippo-api-token": "shippo_live_" + "f8b472677e044f216a19caf354126377fab4c288",
     "duffel-api-token": "duffel_live_" + "i-RCJkW8Nbb8NtI5-218LDA3qjECrLmkTZSLWaCv0Zr",
-    "sendgrid-api-token": (
-        "SG.U5H-YTeWY" + "8uj7FuDMbd5eP.Zm6HbiiugI2a2finhad00uO7OGi2-tS3QCGn4f9Z_nZ"
-    ),
+    "sendgrid-api-token": ("SG.U5H-YTeWY" + "8uj7FuDMbd5eP.Zm6HbiiugI2a2finhad00uO7OGi2-tS3QCGn4f9Z_nZ"),
     "sendinblue-api-token": (
-        "xkeysib-4733"
-        + "2f71e995f9ffbf665eea67e5a3ef9e16cd4f53049f0138e15a72bbcd4854-7MtJBEk"
-        + "laYap60mC"
+        "xkeysib-4733" + "2f71e995f9ffbf665eea67e5a3ef9e16cd4f53049f0138e15a72bbcd4854-7MtJBEk" + "laYap60mC"
     ),
     "mailgun-api-key": "key-4a5adad6" + "dfc4ea7db43ef005b971f004",
     "mailchimp-api-key": "32d317e9e080" + "8b8faaeabf4f05bd6c1f-us14",
@@ -491,17 +463,11 @@ RULE_SAMPLES: dict[str, str] = {
     "postman-api-token": "PMAK-f31ad97" + "037bc15532257c720-48b363992cab8b37d240d73c47fb99e563",
     "linear-api-key": "lin_api_nyb0" + "MRDglzTASECMoYDm3ZfPYyuCbYhOHk6JXzzy",
     "notion-api-token": "ntn_nujYVNWJ" + "f5PztVm7SvAVqVc1kgamzabfFiG4hQ81OCQT7B",
-    "readme-api-token": (
-        "rdme_88mj86l" + "alg10o5vykonwnix9zyrl032yhgnul24yb8e0fkb3c3tto0r73cga2w3kmllem2"
-    ),
+    "readme-api-token": ("rdme_88mj86l" + "alg10o5vykonwnix9zyrl032yhgnul24yb8e0fkb3c3tto0r73cga2w3kmllem2"),
     "typeform-api-token": "tfp_9Gylgvh6" + "GbUZUg4vIRd4x7Nhjl278YIu1UZODGQsp1bkCaozO8MMCjFzqPn",
-    "frameio-api-token": (
-        "fio-u-iU0RdM" + "0_yd3VeOOeMTKcQf-pPWnrdvCWsbn4PSCYCsm8xPbSZsflFRqjH95E7BZ9"
-    ),
+    "frameio-api-token": ("fio-u-iU0RdM" + "0_yd3VeOOeMTKcQf-pPWnrdvCWsbn4PSCYCsm8xPbSZsflFRqjH95E7BZ9"),
     "mapbox-secret-token": (
-        "sk.eyJXBnodz"
-        + "h8WinIQnlIFMgXCTwhGkjarUJISwxZX5izesX1ZrjiurtqDtWU4nPu.egWgi37gQsF0j"
-        + "-pna17Lwe"
+        "sk.eyJXBnodz" + "h8WinIQnlIFMgXCTwhGkjarUJISwxZX5izesX1ZrjiurtqDtWU4nPu.egWgi37gQsF0j" + "-pna17Lwe"
     ),
     "planetscale-token": "pscale_tkn_I" + "dsCw_WMb2j77N93Z1FRgF8bzuBOz_csbrP5Q_V748P",
     "settlemint-token": "sm_pat_4J3Z" + "BnK08a19HK7p",
@@ -513,9 +479,7 @@ RULE_SAMPLES: dict[str, str] = {
     "perplexity-api-key": "pplx-jGYEbTN" + "I4JPniWjNBHvnuvNm4fUZsOSOtz0XsUvIhugKte8s",
     "groq-api-key": "GROQ_API_KEY" + "=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",
     "xai-api-key": (
-        "xai-quxjpXXW"
-        + "ROBQh4bl7PZBPyiNJuevUxfUVAPJ0SJgCI7KMIu1fvK306WvccPHeklRzP7YoeSx8VBK"
-        + "PDEg"
+        "xai-quxjpXXW" + "ROBQh4bl7PZBPyiNJuevUxfUVAPJ0SJgCI7KMIu1fvK306WvccPHeklRzP7YoeSx8VBK" + "PDEg"
     ),
     "replicate-api-token": "r8_AYbMNIoLb" + "s9efPJtCGc3JEKR5QA8zgGfIRFhJ",
     "bearer-token": "headers = {'" + "X-Auth': 'Bearer m1YpALHXStxPVoVAyFMucSgbxxxfDcOwHOAQ84jh'}",

@@ -94,9 +94,7 @@ def test_corpus_known_misses(redactor: Redactor, text: str, secret: str) -> None
     assert secret not in redactor.redact_text(text)[0]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="a high-entropy value assigned to a *Token name looks like a secret"
-)
+@pytest.mark.xfail(strict=True, reason="a high-entropy value assigned to a *Token name looks like a secret")
 def test_corpus_known_false_positive(redactor: Redactor) -> None:
     text = 'nonMatchingToken := "task_test_y754q73ojw1ihn5yujq3ophm1qbdvy"'
     assert redactor.redact_text(text) == (text, [])

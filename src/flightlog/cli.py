@@ -24,12 +24,12 @@ __all__ = ["main"]
 
 
 def _ledger(ctx: click.Context) -> Ledger:
-    ledger: Ledger = ctx.obj["ledger"] if "ledger" in ctx.obj else None
-    if ledger is None:
-        ledger = Ledger.open(resolve_home(ctx.obj["home"]))
+    if "ledger" not in ctx.obj:
+        ledger = Ledger.open(resolve_home(ctx.find_root().obj["home"]))
         ctx.obj["ledger"] = ledger
-        ctx.call_on_close(ledger.close)
-    return ledger
+        ctx.find_root().call_on_close(ledger.close)
+    found: Ledger = ctx.obj["ledger"]
+    return found
 
 
 def _emit_json(data: object) -> None:
@@ -57,8 +57,7 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
 def _read_lines(source: str) -> Iterator[tuple[int, str]]:
     if source == "-":
-        for n, line in enumerate(sys.stdin, 1):
-            yield n, line
+        yield from enumerate(sys.stdin, 1)
         return
     try:
         with open(source, encoding="utf-8") as f:
@@ -99,7 +98,7 @@ def ingest(ctx: click.Context, source: str, rule_files: tuple[Path, ...], source
         try:
             raws.append(json.loads(line))
             lines.append(n)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             bad.append(f"line {n}: $: invalid JSON ({exc.msg} at column {exc.colno})")
     ledger = _ledger(ctx)
     pipeline = Pipeline(ledger, redactor, source_kind=source_kind)
@@ -238,14 +237,18 @@ def proof_consistency(ctx: click.Context, old: int, new: int | None, as_json: bo
 
 @cli.command()
 @click.option(
-    "--format", "fmt", type=click.Choice(["leaves", "events"]), default="leaves", show_default=True,
+    "--format",
+    "fmt",
+    type=click.Choice(["leaves", "events"]),
+    default="leaves",
+    show_default=True,
     help="leaves: index, event id and base64 of the exact leaf bytes; events: the events as JSON.",
 )
 @click.pass_context
 def export(ctx: click.Context, fmt: str) -> None:
     """Write every entry as one JSON line, for auditors and other tools."""
     ledger = _ledger(ctx)
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     for index, event_id, leaf, _ in ledger.store.iter_entries():
         if fmt == "leaves":
             row: dict[str, Any] = {
@@ -258,23 +261,23 @@ def export(ctx: click.Context, fmt: str) -> None:
             out.write(bytes(leaf).decode("utf-8") + "\n")
 
 
-@cli.group()
-def keys() -> None:
+@cli.group("keys")
+def keys_group() -> None:
     """The log's Ed25519 signing keys."""
 
 
-@keys.command("list")
+@keys_group.command("list")
 @click.pass_context
 def keys_list(ctx: click.Context) -> None:
     """List every key the log has used, newest last."""
     ledger = _ledger(ctx)
     ledger.keys.private_key()
-    for k in ledger.keys.keys():
+    for k in ledger.keys.keys():  # noqa: SIM118 - KeyRing.keys, not a dict
         state = f"retired {k.retired}" if k.retired else "active"
         click.echo(f"{k.verifier_key}  created {k.created}  {state}")
 
 
-@keys.command("rotate")
+@keys_group.command("rotate")
 @click.pass_context
 def keys_rotate(ctx: click.Context) -> None:
     """Retire the signing key (its public key is kept) and sign the tree with a new one."""
@@ -283,7 +286,7 @@ def keys_rotate(ctx: click.Context) -> None:
     click.echo(f"new key {ledger.keys.active_verifier_key()}; checkpoint size {cp.size} signed")
 
 
-@keys.command("export")
+@keys_group.command("export")
 @click.pass_context
 def keys_export(ctx: click.Context) -> None:
     """Print the public verifier keys (one per line) for auditors: never private keys."""
@@ -338,5 +341,3 @@ def main() -> None:
     except FlightlogError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(exc.exit_code)
-
-

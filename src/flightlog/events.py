@@ -90,22 +90,19 @@ def validate_event(event: object) -> Event:
         if exc.rule == "additionalProperties":
             reason = "unknown field(s): " + exc.message.split("contain", 1)[-1].split("prop")[0]
         elif exc.rule == "required":
-            missing = [k for k in exc.rule_definition if k not in (exc.value or {})]  # type: ignore[union-attr]
-            return _raise(
-                _json_path([*path, missing[0]]) if missing else _json_path(path), "is required"
-            )
-        elif exc.rule == "pattern" and field in _REASONS:
+            value = exc.value if isinstance(exc.value, dict) else {}
+            missing = [k for k in exc.rule_definition or [] if k not in value]
+            raise ValidationError(_json_path([*path, *missing[:1]]), "is required") from None
+        elif exc.rule in ("pattern", "oneOf", "type") and field in _REASONS:
             reason = _REASONS[field]
+        elif exc.rule == "oneOf":
+            reason = "must be a string (or null where allowed) or a blob reference {blob, size}"
         elif exc.rule == "enum":
-            reason = "must be one of " + ", ".join(map(str, exc.rule_definition or []))  # type: ignore[call-overload]
+            reason = "must be one of " + ", ".join(map(str, exc.rule_definition or []))
         else:
             reason = exc.message.removeprefix(".".join(path)).strip() or f"fails rule {exc.rule}"
-        _raise(_json_path(path), reason)
+        raise ValidationError(_json_path(path), reason) from None
     return event
-
-
-def _raise(field: str, reason: str) -> Event:
-    raise ValidationError(field, reason)
 
 
 def normalize_timestamp(value: str) -> str:

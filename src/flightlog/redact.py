@@ -117,9 +117,7 @@ class _Checks:
         self.stopwords = tuple(dict.fromkeys(stopwords))
         self.strict = tuple(strict)
 
-    def allows(
-        self, secret: str, data: bytes, span: tuple[int, int], whole: tuple[int, int]
-    ) -> bool:
+    def allows(self, secret: str, data: bytes, span: tuple[int, int], whole: tuple[int, int]) -> bool:
         if self.stopwords:
             lowered = secret.lower()
             if any(word in lowered for word in self.stopwords):
@@ -177,8 +175,7 @@ class Redactor:
         self._rules = tuple(rules)
         self._checks = tuple(
             _Checks(
-                rule.allowlists
-                + tuple(a for a in allowlists if a.rule_ids is None or rule.id in a.rule_ids)
+                rule.allowlists + tuple(a for a in allowlists if a.rule_ids is None or rule.id in a.rule_ids)
             )
             for rule in self._rules
         )
@@ -280,9 +277,7 @@ class Redactor:
             return value, []
         keys = _keys(value, found.keys())
         records = [
-            Redaction(kind, _format_path(path, value, keys[i]))
-            for i in sorted(found)
-            for kind in found[i][1]
+            Redaction(kind, _format_path(path, value, keys[i])) for i in sorted(found) for kind in found[i][1]
         ]
         return _rebuild(value, [(keys[i], found[i][0]) for i in found]), records
 
@@ -385,9 +380,7 @@ class Redactor:
             for piece_start, piece_end in _outside(start, end, markers)
         ]
 
-    def _find(
-        self, index: int, data: bytes, found: list[tuple[int, int, int]]
-    ) -> list[tuple[int, int, int]]:
+    def _find(self, index: int, data: bytes, found: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
         # Findings of one rule; a span inside one already found by an earlier rule could not
         # change the result, so it is not checked.
         rule = self._rules[index]

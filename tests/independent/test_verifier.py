@@ -146,8 +146,7 @@ def mth_iterative(leaves: list[bytes]) -> bytes:
     level = [hashlib.sha256(b"\x00" + x).digest() for x in leaves]
     while len(level) > 1:
         nxt = [
-            hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest()
-            for i in range(0, len(level) - 1, 2)
+            hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)
         ]
         if len(level) % 2:
             nxt.append(level[-1])
@@ -459,9 +458,7 @@ def test_stricter_than_probes_is_exactly_the_short_root_case() -> None:
 
 def test_real_ct_root_encoding() -> None:
     assert base64.b64decode(REAL_CT["root_b64"]) == h(REAL_CT["root"])
-    assert base64.b64decode(REAL_CT["consistency"]["root1_b64"]) == h(
-        REAL_CT["consistency"]["root1"]
-    )
+    assert base64.b64decode(REAL_CT["consistency"]["root1_b64"]) == h(REAL_CT["consistency"]["root1"])
 
 
 def test_real_ct_inclusion() -> None:
@@ -531,8 +528,7 @@ EM = "\u2014"
 PETER_KEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
 ENOCH_KEY = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop"
 GO_TEXT = (
-    "If you think cryptography is the answer to your problem,\n"
-    "then you don't know what your problem is.\n"
+    "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
 )
 PETER_SIG = (
     f"{EM} PeterNeumann "
@@ -555,9 +551,7 @@ SPEC_NOTE = (
 )
 
 # c2sp.org/tlog-checkpoint example (its key is not published: parse only).
-CHECKPOINT_SPEC_TEXT = (
-    "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
-)
+CHECKPOINT_SPEC_TEXT = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
 
 
 def test_parse_published_verifier_keys() -> None:
@@ -677,9 +671,7 @@ class Key:
 
     def __init__(self, name: str, seed: bytes | None = None) -> None:
         self.name = name
-        self.priv = (
-            Ed25519PrivateKey.from_private_bytes(seed) if seed else Ed25519PrivateKey.generate()
-        )
+        self.priv = Ed25519PrivateKey.from_private_bytes(seed) if seed else Ed25519PrivateKey.generate()
         self.pub = self.priv.public_key().public_bytes_raw()
         self.key_id = hashlib.sha256(name.encode() + b"\n" + b"\x01" + self.pub).digest()[:4]
         b64 = base64.b64encode(b"\x01" + self.pub).decode()
@@ -896,8 +888,7 @@ def test_checkpoint_rejects(text: str) -> None:
 
 N_LEAVES = 13
 CLI_LEAVES = [
-    json.dumps({"seq": i, "kind": "tool_call", "id": f"evt-{i:04d}"}).encode()
-    for i in range(N_LEAVES)
+    json.dumps({"seq": i, "kind": "tool_call", "id": f"evt-{i:04d}"}).encode() for i in range(N_LEAVES)
 ]
 
 
@@ -918,8 +909,7 @@ def _bundle(k: Key, retired: Key) -> dict[str, Any]:
         "verifier_keys": [retired.vkey, k.vkey],
     }
     leaves = "".join(
-        json.dumps({"index": i, "event_id": f"evt-{i:04d}", "leaf": base64.b64encode(x).decode()})
-        + "\n"
+        json.dumps({"index": i, "event_id": f"evt-{i:04d}", "leaf": base64.b64encode(x).decode()}) + "\n"
         for i, x in enumerate(CLI_LEAVES)
     )
     inclusion = {
@@ -964,9 +954,7 @@ def test_cli_bundle_passes(bundle: dict[str, Any]) -> None:
     check_cli_outputs(bundle["checkpoint"], bundle["leaves"], None, None)
 
 
-def test_cli_bundle_older_inclusion_signed_by_retired_key(
-    bundle: dict[str, Any], retired_key: Key
-) -> None:
+def test_cli_bundle_older_inclusion_signed_by_retired_key(bundle: dict[str, Any], retired_key: Key) -> None:
     size = 9
     root = root_from_leaves(CLI_LEAVES[:size])
     bundle["inclusion"] = {
@@ -980,9 +968,7 @@ def test_cli_bundle_older_inclusion_signed_by_retired_key(
     _check(bundle)
 
 
-def test_cli_bundle_with_extra_exported_leaves_and_consistency_from_empty(
-    key: Key, retired_key: Key
-) -> None:
+def test_cli_bundle_with_extra_exported_leaves_and_consistency_from_empty(key: Key, retired_key: Key) -> None:
     b = _bundle(key, retired_key)
     b["checkpoint"]["size"] = 11
     b["checkpoint"]["root"] = root_from_leaves(CLI_LEAVES[:11]).hex()
@@ -1029,9 +1015,7 @@ def _tamper_cases(key: Key, other: Key) -> dict[str, Callable[[dict[str, Any]], 
         b["checkpoint"]["verifier_keys"].append(other.vkey)
 
     def unlisted_key(b: dict[str, Any]) -> None:
-        b["checkpoint"]["verifier_keys"] = [
-            k for k in b["checkpoint"]["verifier_keys"] if k != key.vkey
-        ]
+        b["checkpoint"]["verifier_keys"] = [k for k in b["checkpoint"]["verifier_keys"] if k != key.vkey]
 
     def note_size_edit(b: dict[str, Any]) -> None:
         b["checkpoint"]["note"] = b["checkpoint"]["note"].replace(f"\n{N_LEAVES}\n", "\n12\n", 1)
@@ -1154,9 +1138,7 @@ def _tamper_cases(key: Key, other: Key) -> dict[str, Callable[[dict[str, Any]], 
         "inclusion note of another size": inclusion_note_other_size,
         "inclusion note by an unlisted key": inclusion_note_foreign_key,
         "inclusion note from another origin": inclusion_other_origin,
-        "consistency root1 differs": set_(
-            ("consistency", "root1"), root_from_leaves(CLI_LEAVES[:5]).hex()
-        ),
+        "consistency root1 differs": set_(("consistency", "root1"), root_from_leaves(CLI_LEAVES[:5]).hex()),
         "consistency root2 differs": set_(("consistency", "root2"), ROOTS[8].hex()),
         "consistency proof node flipped": consistency_flip_node,
         "consistency size2 beyond export": set_(("consistency", "size2"), N_LEAVES + 1),
@@ -1180,9 +1162,7 @@ TAMPER_NAMES = sorted(
 
 
 @pytest.mark.parametrize("case", TAMPER_NAMES)
-def test_cli_bundle_tampering_detected(
-    case: str, bundle: dict[str, Any], key: Key, other_key: Key
-) -> None:
+def test_cli_bundle_tampering_detected(case: str, bundle: dict[str, Any], key: Key, other_key: Key) -> None:
     tampered = copy.deepcopy(bundle)
     _tamper_cases(key, other_key)[case](tampered)
     assert tampered != bundle

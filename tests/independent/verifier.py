@@ -337,9 +337,7 @@ def _proof_nodes(proof: list[bytes], what: str) -> list[bytes]:
     return [_check_hash(p, f"{what} node {i}") for i, p in enumerate(proof)]
 
 
-def verify_inclusion(
-    leaf_hash: bytes, index: int, size: int, proof: list[bytes], root: bytes
-) -> None:
+def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: list[bytes], root: bytes) -> None:
     """RFC 9162 section 2.1.3.2; raises ``IndependentVerifyError`` on failure."""
     if not _is_int(index) or not _is_int(size) or index < 0 or size < 0:
         raise IndependentVerifyError("inclusion: index and size must be non-negative ints")
@@ -376,9 +374,7 @@ def verify_inclusion(
         raise IndependentVerifyError("inclusion: computed root does not match")
 
 
-def verify_consistency(
-    size1: int, size2: int, proof: list[bytes], root1: bytes, root2: bytes
-) -> None:
+def verify_consistency(size1: int, size2: int, proof: list[bytes], root1: bytes, root2: bytes) -> None:
     """RFC 9162 section 2.1.4.2; raises ``IndependentVerifyError`` on failure."""
     if not _is_int(size1) or not _is_int(size2) or size1 < 0 or size2 < 0:
         raise IndependentVerifyError("consistency: sizes must be non-negative ints")

@@ -288,9 +288,7 @@ def test_go_sumdb_record_hash() -> None:
 # --- published and derived proofs ----------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "case", section("published_inclusion"), ids=lambda c: f"{c['index']}-of-{c['size']}"
-)
+@pytest.mark.parametrize("case", section("published_inclusion"), ids=lambda c: f"{c['index']}-of-{c['size']}")
 def test_published_inclusion(case: dict[str, Any]) -> None:
     _, store = classic_tree()
     proof = hs(case["proof"])
@@ -369,9 +367,7 @@ def test_consistency_probe(probe: dict[str, Any]) -> None:
 
 
 def test_stricter_probe_is_rejected_only_for_hash_length() -> None:
-    (probe,) = [
-        p for p in section("probes", "consistency") if p["path"] in STRICTER_THAN_TRANSPARENCY_DEV
-    ]
+    (probe,) = [p for p in section("probes", "consistency") if p["path"] in STRICTER_THAN_TRANSPARENCY_DEV]
     assert probe["wantErr"] is False
     with pytest.raises(ProofError, match="root1 is 12 bytes, expected 32"):
         verify_consistency(1, 1, [], h(probe["root1"]), h(probe["root2"]))
@@ -417,9 +413,7 @@ def test_real_world_ct_consistency() -> None:
 GOOD = leaf_hash(b"x")
 
 
-@pytest.mark.parametrize(
-    ("index", "size"), [(-1, 1), (1, 1), (0, 0), (5, 5), (2**64 - 1, 8), (0, -1)]
-)
+@pytest.mark.parametrize(("index", "size"), [(-1, 1), (1, 1), (0, 0), (5, 5), (2**64 - 1, 8), (0, -1)])
 def test_inclusion_rejects_bad_index_or_size(index: int, size: int) -> None:
     with pytest.raises(ProofError, match=f"index {index} is not in a tree of size {size}"):
         verify_inclusion(GOOD, index, size, [], GOOD)
@@ -427,9 +421,7 @@ def test_inclusion_rejects_bad_index_or_size(index: int, size: int) -> None:
         prove_inclusion(index, size, reader({}))
 
 
-@pytest.mark.parametrize(
-    ("size1", "size2"), [(0, 0), (0, 1), (0, 8), (2, 1), (1, 0), (-1, 3), (3, -1)]
-)
+@pytest.mark.parametrize(("size1", "size2"), [(0, 0), (0, 1), (0, 8), (2, 1), (1, 0), (-1, 3), (3, -1)])
 def test_consistency_rejects_bad_sizes(size1: int, size2: int) -> None:
     # Size 0 is rejected even for 0 -> 0 with matching empty roots (RFC 9162 §2.1.4.2 needs an
     # old tree to prove anything about; the vectors' "additional" probes say the same).
@@ -630,9 +622,7 @@ sizes = st.integers(min_value=-3, max_value=2**64)
     proof=st.lists(hashes, max_size=70),
     root=hashes,
 )
-def test_verify_inclusion_fuzz(
-    leaf: bytes, index: int, size: int, proof: list[bytes], root: bytes
-) -> None:
+def test_verify_inclusion_fuzz(leaf: bytes, index: int, size: int, proof: list[bytes], root: bytes) -> None:
     with pytest.raises(ProofError):
         verify_inclusion(leaf, index, size, proof, root)
 

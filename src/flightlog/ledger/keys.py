@@ -98,9 +98,7 @@ class KeyRing:
         rows = [*(previous if previous is not None else self.keys()), info]
         # The list first: a crash in between leaves a listed key with no private file, which
         # the next start replaces; never a private key whose public half is unlisted.
-        write_private_file(
-            self._list_path, json.dumps([asdict(r) for r in rows], indent=1).encode()
-        )
+        write_private_file(self._list_path, json.dumps([asdict(r) for r in rows], indent=1).encode())
         write_private_file(self._key_path, pem)
         return key
 

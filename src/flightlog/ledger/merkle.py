@@ -166,9 +166,7 @@ def _inclusion_proof_size(index: int, size: int) -> int:
     return inner + (index >> inner).bit_count()
 
 
-def verify_inclusion(
-    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
-) -> None:
+def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> None:
     """Return None only if `proof` proves leaf `index` of a tree of `size` hashes to `root`.
 
     Implements RFC 9162 §2.1.3.2. Raises ProofError on any mismatch, on an index outside
@@ -218,9 +216,7 @@ def _consistency_proof_size(size1: int, size2: int) -> int:
     return (0 if size1 == 1 << shift else 1) + inner - shift + border
 
 
-def verify_consistency(
-    size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
-) -> None:
+def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes) -> None:
     """Return None only if `proof` proves the tree (size1, root1) is a prefix of (size2, root2).
 
     Implements RFC 9162 §2.1.4.2. Needs 0 < size1 <= size2: a proof from size 0 is rejected
@@ -241,8 +237,7 @@ def verify_consistency(
             raise ProofError(f"consistency proof has {len(proof)} hashes, expected 0")
         if root1 != root2:
             raise ProofError(
-                f"consistency proof: roots differ at equal size {size1}: "
-                f"{_short(root1)} != {_short(root2)}"
+                f"consistency proof: roots differ at equal size {size1}: {_short(root1)} != {_short(root2)}"
             )
         return
     # 3. The proof must have exactly the hashes PROOF(size1, D[size2]) has.
@@ -274,13 +269,9 @@ def verify_consistency(
     if sn != 0:
         raise ProofError("consistency proof is shorter than the path to the root")
     if fr != root1:
-        raise ProofError(
-            f"consistency proof: computed root1 {_short(fr)} != expected {_short(root1)}"
-        )
+        raise ProofError(f"consistency proof: computed root1 {_short(fr)} != expected {_short(root1)}")
     if sr != root2:
-        raise ProofError(
-            f"consistency proof: computed root2 {_short(sr)} != expected {_short(root2)}"
-        )
+        raise ProofError(f"consistency proof: computed root2 {_short(sr)} != expected {_short(root2)}")
 
 
 def root_from_leaf_hashes(leaf_hashes: Sequence[bytes]) -> bytes:
@@ -298,9 +289,7 @@ def root_from_leaf_hashes(leaf_hashes: Sequence[bytes]) -> bytes:
     level = list(leaf_hashes)
     sha256, prefix = _sha256, _NODE_PREFIX
     while len(level) > 1:
-        paired = [
-            sha256(prefix + a + b).digest() for a, b in zip(level[::2], level[1::2], strict=False)
-        ]
+        paired = [sha256(prefix + a + b).digest() for a, b in zip(level[::2], level[1::2], strict=False)]
         if len(level) & 1:
             paired.append(level[-1])
         level = paired

@@ -142,9 +142,7 @@ class SqliteStore:
     def read_hash(self, level: int, index: int) -> bytes:
         """Return the stored hash of the complete subtree (level, index); level 0 is a leaf."""
         if level == 0:
-            row = self.conn.execute(
-                "SELECT leaf_hash FROM entries WHERE idx=?", (index,)
-            ).fetchone()
+            row = self.conn.execute("SELECT leaf_hash FROM entries WHERE idx=?", (index,)).fetchone()
         else:
             row = self.conn.execute(
                 "SELECT hash FROM nodes WHERE level=? AND idx=?", (level, index)
@@ -155,9 +153,7 @@ class SqliteStore:
 
     def leaf(self, index: int) -> tuple[str, bytes] | None:
         """Return (event_id, leaf bytes) of an entry, or None."""
-        row = self.conn.execute(
-            "SELECT event_id, leaf FROM entries WHERE idx=?", (index,)
-        ).fetchone()
+        row = self.conn.execute("SELECT event_id, leaf FROM entries WHERE idx=?", (index,)).fetchone()
         return None if row is None else (str(row[0]), bytes(row[1]))
 
     def index_of(self, event_id: str) -> int | None:
@@ -213,7 +209,5 @@ class SqliteStore:
 
     def trace_leaves(self, trace_id: str) -> list[tuple[int, bytes]]:
         """Return (index, leaf bytes) of one trace's entries in index order."""
-        rows = self.conn.execute(
-            "SELECT idx, leaf FROM entries WHERE trace_id=? ORDER BY idx", (trace_id,)
-        )
+        rows = self.conn.execute("SELECT idx, leaf FROM entries WHERE trace_id=? ORDER BY idx", (trace_id,))
         return [(int(i), bytes(b)) for i, b in rows]

@@ -15,6 +15,7 @@ The checks, numbered as the CLI prints them:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,15 +83,11 @@ def verify_ledger(
             text, _ = verify_note(cp.note, keys)
             parsed = parse_checkpoint(text)
         except CheckpointError as exc:
-            raise VerificationError(
-                "2 checkpoints", f"checkpoint #{n + 1}: {exc.message}"
-            ) from None
+            raise VerificationError("2 checkpoints", f"checkpoint #{n + 1}: {exc.message}") from None
         if parsed.origin != ledger.origin:
             raise VerificationError("2 checkpoints", f"checkpoint #{n + 1} is for {parsed.origin}")
         if (parsed.size, parsed.root) != (cp.size, cp.root):
-            raise VerificationError(
-                "2 checkpoints", f"checkpoint #{n + 1}: columns differ from note"
-            )
+            raise VerificationError("2 checkpoints", f"checkpoint #{n + 1}: columns differ from note")
         if signed and parsed.size < signed[-1][0]:
             raise VerificationError("2 checkpoints", f"checkpoint #{n + 1} shrinks the tree")
         signed.append((parsed.size, parsed.root))
@@ -145,7 +142,7 @@ def verify_ledger(
     passed("5 roots", f"{len(signed)} signed root(s) equal the recomputed roots")
 
     # 6. consistency between consecutive checkpoints, proved from the stored tree
-    for (s1, r1), (s2, r2) in zip(signed, signed[1:], strict=False):
+    for (s1, r1), (s2, r2) in itertools.pairwise(signed):
         if s1 == 0:
             continue
         try:
@@ -169,20 +166,20 @@ def verify_ledger(
     # 9. checkpoints the caller kept elsewhere (a witness, an auditor's copy)
     for note in trusted_notes or []:
         try:
-            cp = parse_checkpoint(verify_note(note, keys)[0])
+            kept = parse_checkpoint(verify_note(note, keys)[0])
         except CheckpointError as exc:
             raise VerificationError("9 trusted", exc.message) from None
-        if cp.origin != ledger.origin:
-            raise VerificationError("9 trusted", f"checkpoint is for another log ({cp.origin})")
-        if cp.size > frontier.size:
+        if kept.origin != ledger.origin:
+            raise VerificationError("9 trusted", f"checkpoint is for another log ({kept.origin})")
+        if kept.size > frontier.size:
             raise VerificationError(
                 "9 trusted",
-                f"trusted checkpoint covers {cp.size} entries, the log has {frontier.size}: "
+                f"trusted checkpoint covers {kept.size} entries, the log has {frontier.size}: "
                 "the log was truncated",
                 frontier.size,
             )
-        if ledger.root(cp.size) != cp.root:
-            raise VerificationError("9 trusted", f"root of the first {cp.size} entries differs")
+        if ledger.root(kept.size) != kept.root:
+            raise VerificationError("9 trusted", f"root of the first {kept.size} entries differs")
     if trusted_notes:
         passed("9 trusted", f"{len(trusted_notes)} trusted checkpoint(s) match")
     return report

@@ -1,0 +1,3 @@
+from flightlog.cli import main
+
+main()

@@ -1,0 +1,67 @@
+"""The CLI as a user meets it: help, bad input, all-or-nothing ingest, traces and show."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import TRACE, CliRunner, jsonl, make_event
+
+
+def test_help_lists_every_command(flightlog: CliRunner) -> None:
+    out = flightlog("--help", check=True).stdout
+    for command in ("ingest", "verify", "checkpoint", "proof", "export", "keys", "traces", "show"):
+        assert command in out
+
+
+def test_bad_lines_are_reported_and_nothing_is_stored(home: Path, flightlog: CliRunner) -> None:
+    good = make_event(0)
+    lines = [json.dumps(good), "{not json", json.dumps(make_event(1, span_id="xyz")), ""]
+    proc = flightlog("ingest", "-", input="\n".join(lines) + "\n")
+    assert proc.returncode != 0
+    assert "line 2: $: invalid JSON" in proc.stderr
+    assert "line 3: $.span_id" in proc.stderr
+    assert "nothing was stored" in proc.stderr
+    assert flightlog("export").stdout == ""
+    assert "no traces" in flightlog("traces").stdout
+
+
+def test_missing_file_is_a_clear_error(flightlog: CliRunner, tmp_path: Path) -> None:
+    proc = flightlog("ingest", str(tmp_path / "nope.jsonl"))
+    assert proc.returncode != 0 and "cannot read" in proc.stderr
+
+
+def test_traces_and_show_tree(flightlog: CliRunner) -> None:
+    events = [make_event(i) for i in range(4)]
+    events[2]["parent_span_id"] = events[1]["span_id"]
+    flightlog("ingest", "-", input=jsonl(events), check=True)
+    assert TRACE in flightlog("traces", check=True).stdout
+    lines = flightlog("show", TRACE, check=True).stdout.splitlines()
+    assert lines[0].startswith(f"trace {TRACE} (4 events)")
+    assert lines[1].startswith("#0 ") and "prompt" in lines[1]
+    assert lines[2].startswith("  #1 ") and "Bash" in lines[2]
+    assert lines[3].startswith("    #2 ") and "pytest" in lines[3]
+    assert lines[4].startswith("  #3 ") and "patch src/mod3.py" in lines[4]
+    assert flightlog("show", "f" * 32).returncode != 0
+
+
+def test_proof_of_unknown_entry_is_a_clear_error(flightlog: CliRunner) -> None:
+    flightlog("ingest", "-", input=jsonl([make_event(0)]), check=True)
+    proc = flightlog("proof", "inclusion", "5")
+    assert proc.returncode != 0 and "entry 5" in proc.stderr
+    proc = flightlog("proof", "inclusion", "no-such-id")
+    assert proc.returncode != 0 and "no entry" in proc.stderr
+
+
+def test_user_rules_extend_redaction(flightlog: CliRunner, tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        '[[rules]]\nid = "acme-token"\ndescription = "ACME internal token"\n'
+        "regex = '''acme_[a-z0-9]{20}'''\nkeywords = [\"acme_\"]\n"
+    )
+    secret = "acme_" + "k3j4h5g6f7d8s9a0p1o2"
+    event = make_event(0, payload={"text": f"deploy with {secret}"})
+    flightlog("ingest", "--rules", str(rules), "-", input=jsonl([event]), check=True)
+    stored = json.loads(flightlog("export", "--format", "events", check=True).stdout)
+    assert stored["payload"]["text"] == "deploy with [REDACTED:acme-token]"
+    assert stored["redactions"] == [{"kind": "acme-token", "path": "$['payload']['text']"}]

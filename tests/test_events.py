@@ -1,0 +1,153 @@
+"""The event model against its JSON Schema, canonical bytes against RFC 8785."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
+
+from flightlog.errors import ValidationError
+from flightlog.events import (
+    EVENT_TYPES,
+    canonical_bytes,
+    event_schema,
+    fill_defaults,
+    new_event_id,
+    validate_event,
+)
+from tests.conftest import make_event
+
+
+def test_schema_names_every_design_type_and_field() -> None:
+    schema = event_schema()
+    assert schema["title"] == "flightlog.event/v1"
+    assert set(EVENT_TYPES) == {
+        "prompt",
+        "model_call",
+        "tool_call",
+        "file_op",
+        "shell",
+        "git_op",
+        "approval",
+        "policy_evaluation",
+        "ci",
+        "rollback",
+        "replay",
+        "error",
+    }
+    assert set(schema["properties"]) == {
+        "event_id",
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "timestamp",
+        "duration_ms",
+        "agent_id",
+        "session_id",
+        "model",
+        "type",
+        "status",
+        "payload",
+        "user_context",
+        "source",
+        "redactions",
+        "signatures",
+    }
+    payload = schema["definitions"]
+    assert set(payload["file_op_payload"]["properties"]) >= {
+        "op",
+        "file_path",
+        "checksum_before",
+        "checksum_after",
+        "diff",
+        "workspace_snapshot",
+    }
+    assert set(payload["shell_payload"]["properties"]) >= {
+        "command",
+        "cwd",
+        "exit_code",
+        "stdout",
+        "stderr",
+    }
+    assert set(payload["git_op_payload"]["properties"]) >= {
+        "op",
+        "repo",
+        "ref",
+        "commit",
+        "parents",
+        "trailers",
+        "signature",
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        ({"trace_id": "0" * 32}, "$.trace_id", "not all zero"),
+        ({"trace_id": "4BF92F3577B34DA6A3CE929D0E0E4736"}, "$.trace_id", "lowercase hex"),
+        ({"span_id": "abc"}, "$.span_id", "16 lowercase hex"),
+        ({"parent_span_id": "0" * 16}, "$.parent_span_id", "not all zero"),
+        ({"timestamp": "yesterday"}, "$.timestamp", "RFC 3339"),
+        ({"type": "nope"}, "$.type", "one of"),
+        ({"agent_id": ""}, "$.agent_id", ""),
+        (
+            {"payload": {"op": "explode", "file_path": "a"}, "type": "file_op"},
+            "$.payload.op",
+            "one of",
+        ),
+        ({"payload": {}, "type": "shell"}, "$.payload.command", "required"),
+        ({"surprise": 1}, "$", "unknown field"),
+    ],
+)
+def test_validation_names_field_and_reason(change: dict[str, Any], field: str, reason: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        validate_event(make_event(1) | change)
+    assert info.value.field == field
+    assert reason in info.value.reason
+
+
+def test_missing_required_field_is_named() -> None:
+    event = make_event(2)
+    del event["agent_id"]
+    with pytest.raises(ValidationError, match=r"\$\.agent_id: is required"):
+        validate_event(event)
+
+
+def test_defaults_and_utc_timestamp() -> None:
+    event = fill_defaults(validate_event(make_event(3, timestamp="2026-01-02T03:04:05.5+02:00")))
+    assert event["timestamp"] == "2026-01-02T01:04:05.500000Z"
+    assert event["status"] == "ok" and event["redactions"] == [] and event["source"]["kind"]
+    validate_event(event)  # the stored form is valid too
+
+
+def test_event_ids_are_time_ordered_uuid7() -> None:
+    ids = [new_event_id() for _ in range(5000)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert all(i[14] == "7" and i[19] in "89ab" for i in ids)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(st.text(max_size=8), json_values, max_size=6))
+def test_canonical_bytes_equal_rfc8785(value: dict[str, Any]) -> None:
+    try:
+        want = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError, ValueError):
+        with pytest.raises(ValidationError):
+            canonical_bytes(value)
+        return
+    assert canonical_bytes(value) == want
+    assert json.loads(want) == json.loads(canonical_bytes(value))

@@ -1,0 +1,94 @@
+"""After ingesting events full of secrets, none is findable anywhere under $FLIGHTLOG_HOME.
+
+Scans every file (database, WAL, blobs, keys) byte for byte, while the ledger is still open
+(WAL present) and after it is closed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from flightlog.ledger.log import Ledger
+from flightlog.pipeline import Pipeline
+from tests.conftest import CliRunner, make_event
+from tests.redact_cases import SECRET_CASES
+
+CORPUS = Path(__file__).parent / "vectors" / "secrets-corpus.jsonl"
+
+
+def _needles(secret: str) -> list[bytes]:
+    """The secret as it could appear on disk: raw UTF-8 and as escaped inside JSON."""
+    raw = secret.encode()
+    escaped = json.dumps(secret)[1:-1].encode()
+    return [raw] if raw == escaped else [raw, escaped]
+
+
+def _disk(home: Path) -> bytes:
+    return b"\n".join(p.read_bytes() for p in sorted(home.rglob("*")) if p.is_file())
+
+
+def _contexts(n: int, text: str) -> dict[str, Any]:
+    """Put a text where agents put secrets: prompts, tool input, shell output, diffs, blobs."""
+    placements: list[tuple[str, dict[str, Any]]] = [
+        ("prompt", {"text": f"use this: {text}"}),
+        ("tool_call", {"tool_name": "Bash", "input": {"command": text}, "output": ""}),
+        ("shell", {"command": "cat .env", "stdout": text, "exit_code": 0}),
+        ("file_op", {"op": "patch", "file_path": "config.yml", "diff": f"+  key: {text}\n"}),
+        ("shell", {"command": "make logs", "stdout": "log line\n" * 3000 + text}),  # a blob
+    ]
+    kind, payload = placements[n % len(placements)]
+    return make_event(n, type=kind, payload=payload)
+
+
+def test_corpus_secrets_never_reach_disk(home: Path) -> None:
+    rows = [json.loads(line) for line in CORPUS.read_text().splitlines()]
+    positives = [r for r in rows if r["secret"]]
+    assert len(positives) > 250
+    ledger = Ledger.open(home)
+    pipeline = Pipeline(ledger)
+    good, bad = pipeline.prepare_batch(_contexts(i, r["text"]) for i, r in enumerate(positives))
+    assert not bad
+    ledger.append(good)
+    assert (home / "ledger.db-wal").exists()
+    for moment in ("open", "closed"):
+        disk = _disk(home)
+        found = [r for r in positives if any(n in disk for n in _needles(r["secret"]))]
+        gone = 1 - len(found) / len(positives)
+        print(f"{moment}: {gone:.2%} of {len(positives)} corpus secrets absent from disk")
+        assert gone >= 0.97, [r["kind"] for r in found]
+        if moment == "open":
+            ledger.close()
+
+
+def test_own_context_secrets_never_reach_disk(home: Path, flightlog: CliRunner) -> None:
+    events = [_contexts(i, case.text) for i, case in enumerate(SECRET_CASES)]
+    proc = flightlog("ingest", "-", input="".join(json.dumps(e) + "\n" for e in events))
+    assert proc.returncode == 0, proc.stderr
+    assert "secret(s) redacted" in proc.stdout
+    disk = _disk(home)
+    leaked = [
+        (case.name, s) for case in SECRET_CASES for s in case.secrets if any(n in disk for n in _needles(s))
+    ]
+    assert not leaked
+    assert flightlog("verify").returncode == 0
+    # The events say what was redacted and where, never the value.
+    stored = [
+        json.loads(line) for line in flightlog("export", "--format", "events").stdout.split("\n") if line
+    ]
+    assert all(e["redactions"] for e in stored)
+    assert all(r["path"].startswith("$['payload']") for e in stored for r in e["redactions"])
+
+
+def test_files_are_private(home: Path, flightlog: CliRunner) -> None:
+    flightlog(
+        "ingest",
+        "-",
+        input=json.dumps(make_event(0, payload={"text": "x" * 40000})) + "\n",
+        check=True,
+    )
+    assert home.stat().st_mode & 0o777 == 0o700
+    for path in home.rglob("*"):
+        mode = path.stat().st_mode & 0o777
+        assert mode & 0o077 == 0, f"{path.relative_to(home)} has mode {mode:o}"
