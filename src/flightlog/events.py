@@ -93,9 +93,9 @@ def validate_event(event: object) -> Event:
             value = exc.value if isinstance(exc.value, dict) else {}
             missing = [k for k in exc.rule_definition or [] if k not in value]
             raise ValidationError(_json_path([*path, *missing[:1]]), "is required") from None
-        elif exc.rule in ("pattern", "oneOf", "type") and field in _REASONS:
+        elif exc.rule in ("pattern", "anyOf", "type") and field in _REASONS:
             reason = _REASONS[field]
-        elif exc.rule == "oneOf":
+        elif exc.rule == "anyOf":
             reason = "must be a string (or null where allowed) or a blob reference {blob, size}"
         elif exc.rule == "enum":
             reason = "must be one of " + ", ".join(map(str, exc.rule_definition or []))
@@ -108,6 +108,12 @@ def validate_event(event: object) -> Event:
 def normalize_timestamp(value: str) -> str:
     """Return an RFC 3339 timestamp (already schema-valid) converted to UTC with a Z suffix,
     keeping microsecond precision."""
+    if len(value) == 27 and value[10] == "T" and value[19] == "." and value[-1] == "Z":
+        try:  # already in the stored form: only check that the date exists
+            datetime.fromisoformat(value)
+            return value
+        except ValueError:
+            pass
     text = value.upper()
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
@@ -164,14 +170,35 @@ def fill_defaults(event: Event, source_kind: str = "api") -> Event:
 def _json_fast_ok(value: object) -> bool:
     """True when json.dumps gives exactly the RFC 8785 form: no floats (ECMAScript number
     formatting differs from Python's repr) and only ASCII object keys (key order by UTF-16
-    code units equals code point order there)."""
-    if isinstance(value, str) or value is None or isinstance(value, bool | int):
+    code units equals code point order there). Leaves are tested inline: this runs per event."""
+    kind = type(value)
+    if kind is dict:
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if not key.isascii():
+                return False
+            t = type(item)
+            if (
+                t is not str
+                and t is not int
+                and item is not None
+                and t is not bool
+                and not _json_fast_ok(item)
+            ):
+                return False
         return True
-    if isinstance(value, dict):
-        return all(k.isascii() and _json_fast_ok(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_json_fast_ok(v) for v in value)
-    return False
+    if kind is list:
+        for item in value:  # type: ignore[attr-defined]
+            t = type(item)
+            if (
+                t is not str
+                and t is not int
+                and item is not None
+                and t is not bool
+                and not _json_fast_ok(item)
+            ):
+                return False
+        return True
+    return kind is str or kind is int or kind is bool or value is None
 
 
 def canonical_bytes(event: Event) -> bytes:
