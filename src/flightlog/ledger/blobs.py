@@ -38,8 +38,11 @@ class BlobStore:
         digest = blob_digest(data)
         path = self.path(digest)
         if not path.exists():
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            write_private_file(path, data)
+            try:
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                write_private_file(path, data)
+            except OSError as exc:
+                raise BlobError(f"cannot store blob {digest}: {exc.strerror}") from None
         return digest
 
     def get(self, digest: str) -> bytes:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from flightlog.errors import LedgerError, ProofError
+from flightlog.errors import FlightlogError, LedgerError, ProofError
 from flightlog.home import ensure_home
 from flightlog.ledger import merkle
 from flightlog.ledger.blobs import BlobStore
@@ -37,6 +37,15 @@ class PendingEntry:
     blobs: dict[str, bytes] = field(default_factory=dict)
 
 
+@dataclass
+class _Waiter:
+    """One caller's batch in a group commit, and what became of it."""
+
+    entries: list[PendingEntry]
+    indexes: list[int] | None = None
+    error: FlightlogError | None = None
+
+
 class Ledger:
     """The append-only log under one data directory; one writer at a time (a process lock)."""
 
@@ -51,7 +60,10 @@ class Ledger:
             self.store.set_meta("origin", origin)
         self.origin = origin
         self.keys = KeyRing(home / "keys", origin)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held by the thread committing a group
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Waiter] = []
+        self.commits = 0  # transactions committed by append (a group commit counts once)
         self._frontier = merkle.Frontier.from_reader(self.store.size(), self.store.read_hash)
         latest = self.store.latest_checkpoint()
         self._checkpointed_size = latest.size if latest else -1
@@ -81,42 +93,70 @@ class Ledger:
         return self._frontier.size
 
     def append(self, entries: Sequence[PendingEntry]) -> list[int]:
-        """Append a batch atomically (group commit) and return the entries' indexes.
+        """Append a batch atomically and return the entries' indexes; durable when it returns.
 
-        Durable when it returns: blobs are fsynced first, then one SQLite transaction commits
-        all rows. On any error nothing of the batch is in the log.
+        Group commit: batches that arrive from other threads while a commit is running are
+        committed together in the next transaction (one fsync for all). Blobs are fsynced
+        before the rows that name them. On error nothing of this batch is in the log.
         """
+        waiter = _Waiter(list(entries))
+        with self._queue_lock:
+            self._queue.append(waiter)
         with self._lock:
-            for entry in entries:
-                for data in entry.blobs.values():
-                    self.blobs.put(data)
-            frontier = copy.deepcopy(self._frontier)  # the live one changes only after commit
-            rows, nodes = [], []
-            for entry in entries:
-                ev = entry.event
-                h = merkle.leaf_hash(entry.leaf)
-                rows.append(
-                    EntryRow(
-                        frontier.size,
-                        ev["event_id"],
-                        ev["trace_id"],
-                        ev["span_id"],
-                        ev.get("parent_span_id"),
-                        ev["type"],
-                        ev["status"],
-                        ev["timestamp"],
-                        ev["agent_id"],
-                        ev.get("session_id"),
-                        entry.leaf,
-                        h,
-                    )
+            if waiter.indexes is None and waiter.error is None:
+                with self._queue_lock:
+                    group, self._queue = self._queue, []
+                self._commit_group(group)
+        if waiter.error is not None:
+            raise waiter.error
+        assert waiter.indexes is not None  # set by whichever thread committed the group
+        return waiter.indexes
+
+    def _commit_group(self, group: list[_Waiter]) -> None:
+        try:
+            indexes = self._commit([e for w in group for e in w.entries])
+        except FlightlogError as exc:
+            if len(group) == 1:
+                group[0].error = exc
+                return
+            for waiter in group:  # one bad batch must not sink the others
+                self._commit_group([waiter])
+            return
+        for waiter in group:
+            waiter.indexes, indexes = indexes[: len(waiter.entries)], indexes[len(waiter.entries) :]
+        self.commits += 1
+
+    def _commit(self, entries: list[PendingEntry]) -> list[int]:
+        for entry in entries:
+            for data in entry.blobs.values():
+                self.blobs.put(data)
+        frontier = copy.deepcopy(self._frontier)  # the live one changes only after commit
+        rows, nodes = [], []
+        for entry in entries:
+            ev = entry.event
+            h = merkle.leaf_hash(entry.leaf)
+            rows.append(
+                EntryRow(
+                    frontier.size,
+                    ev["event_id"],
+                    ev["trace_id"],
+                    ev["span_id"],
+                    ev.get("parent_span_id"),
+                    ev["type"],
+                    ev["status"],
+                    ev["timestamp"],
+                    ev["agent_id"],
+                    ev.get("session_id"),
+                    entry.leaf,
+                    h,
                 )
-                nodes.extend(frontier.append(h))
-            self.store.append(rows, nodes)
-            self._frontier = frontier
-            if time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL:
-                self._issue_checkpoint()
-            return [r.index for r in rows]
+            )
+            nodes.extend(frontier.append(h))
+        self.store.append(rows, nodes)
+        self._frontier = frontier
+        if time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL:
+            self._issue_checkpoint()
+        return [r.index for r in rows]
 
     def checkpoint(self) -> StoredCheckpoint:
         """Return the latest checkpoint, issuing a new one first if entries arrived since."""
