@@ -65,3 +65,24 @@ def test_user_rules_extend_redaction(flightlog: CliRunner, tmp_path: Path) -> No
     stored = json.loads(flightlog("export", "--format", "events", check=True).stdout)
     assert stored["payload"]["text"] == "deploy with [REDACTED:acme-token]"
     assert stored["redactions"] == [{"kind": "acme-token", "path": "$['payload']['text']"}]
+
+
+def test_one_writer_at_a_time_but_reading_works_beside_it(home: Path, flightlog: CliRunner) -> None:
+    from flightlog.ledger.log import Ledger
+
+    flightlog("ingest", "-", input=jsonl([make_event(0)]), check=True)
+    writer = Ledger.open(home)  # stands in for a running `flightlog serve`
+    try:
+        proc = flightlog("ingest", "-", input=jsonl([make_event(1)]))
+        assert proc.returncode != 0 and "in use by another flightlog process" in proc.stderr
+        assert TRACE in flightlog("traces", check=True).stdout
+        assert flightlog("verify").returncode == 0
+        assert flightlog("proof", "inclusion", "0", "--json").returncode == 0
+    finally:
+        writer.close()
+    flightlog("ingest", "-", input=jsonl([make_event(1)]), check=True)
+
+
+def test_reading_an_empty_home_is_a_clear_error(flightlog: CliRunner) -> None:
+    proc = flightlog("traces")
+    assert proc.returncode != 0 and "no ledger" in proc.stderr

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from flightlog.errors import FlightlogError
+from flightlog.errors import FlightlogError, LedgerError
 from flightlog.home import resolve_home
 from flightlog.ledger.log import Ledger
 from flightlog.ledger.verify import verify_ledger
@@ -23,9 +23,20 @@ from flightlog.render import trace_tree
 __all__ = ["main"]
 
 
-def _ledger(ctx: click.Context) -> Ledger:
+def _ledger(ctx: click.Context, writable: bool | None = False) -> Ledger:
+    """Open the ledger once per command: read-only unless the command writes, so reading works
+    beside a running server; `None` means writable if no other process is writing."""
     if "ledger" not in ctx.obj:
-        ledger = Ledger.open(resolve_home(ctx.find_root().obj["home"]))
+        home = resolve_home(ctx.find_root().obj["home"])
+        if writable is None:
+            try:
+                ledger = Ledger.open(home, True)
+            except LedgerError as exc:
+                if "in use" not in exc.message:
+                    raise
+                ledger = Ledger.open(home, False)
+        else:
+            ledger = Ledger.open(home, writable)
         ctx.obj["ledger"] = ledger
         ctx.find_root().call_on_close(ledger.close)
     found: Ledger = ctx.obj["ledger"]
@@ -100,7 +111,7 @@ def ingest(ctx: click.Context, source: str, rule_files: tuple[Path, ...], source
             lines.append(n)
         except json.JSONDecodeError as exc:
             bad.append(f"line {n}: $: invalid JSON ({exc.msg} at column {exc.colno})")
-    ledger = _ledger(ctx)
+    ledger = _ledger(ctx, True)
     pipeline = Pipeline(ledger, redactor, source_kind=source_kind)
     good, rejected = pipeline.prepare_batch(raws)
     bad.extend(f"line {lines[r.index]}: {r.field}: {r.reason}" for r in rejected)
@@ -155,7 +166,7 @@ def verify(ctx: click.Context, keys: tuple[str, ...], trusted: tuple[Path, ...],
 @click.pass_context
 def checkpoint(ctx: click.Context, as_json: bool) -> None:
     """Print the latest signed checkpoint (issuing one if entries arrived since)."""
-    ledger = _ledger(ctx)
+    ledger = _ledger(ctx, None)
     cp = ledger.checkpoint()
     if as_json:
         _emit_json(
@@ -184,7 +195,7 @@ def proof() -> None:
 @click.pass_context
 def proof_inclusion(ctx: click.Context, ref: str, as_json: bool) -> None:
     """Prove that an entry is in the tree of the latest signed checkpoint."""
-    ledger = _ledger(ctx)
+    ledger = _ledger(ctx, None)
     index = ledger.resolve_index(ref)
     cp = ledger.checkpoint()
     path = ledger.prove_inclusion(index, cp.size)
@@ -216,7 +227,7 @@ def proof_inclusion(ctx: click.Context, ref: str, as_json: bool) -> None:
 @click.pass_context
 def proof_consistency(ctx: click.Context, old: int, new: int | None, as_json: bool) -> None:
     """Prove that the tree of size OLD is a prefix of the tree of size NEW (default: latest)."""
-    ledger = _ledger(ctx)
+    ledger = _ledger(ctx, None)
     if new is None:
         new = ledger.checkpoint().size
     path = ledger.prove_consistency(old, new)
@@ -270,8 +281,9 @@ def keys_group() -> None:
 @click.pass_context
 def keys_list(ctx: click.Context) -> None:
     """List every key the log has used, newest last."""
-    ledger = _ledger(ctx)
-    ledger.keys.private_key()
+    ledger = _ledger(ctx, None)
+    if ledger.writable:
+        ledger.keys.private_key()  # the first key is made on first use
     for k in ledger.keys.keys():  # noqa: SIM118 - KeyRing.keys, not a dict
         state = f"retired {k.retired}" if k.retired else "active"
         click.echo(f"{k.verifier_key}  created {k.created}  {state}")
@@ -281,7 +293,7 @@ def keys_list(ctx: click.Context) -> None:
 @click.pass_context
 def keys_rotate(ctx: click.Context) -> None:
     """Retire the signing key (its public key is kept) and sign the tree with a new one."""
-    ledger = _ledger(ctx)
+    ledger = _ledger(ctx, True)
     cp = ledger.rotate_key()
     click.echo(f"new key {ledger.keys.active_verifier_key()}; checkpoint size {cp.size} signed")
 
@@ -290,8 +302,9 @@ def keys_rotate(ctx: click.Context) -> None:
 @click.pass_context
 def keys_export(ctx: click.Context) -> None:
     """Print the public verifier keys (one per line) for auditors: never private keys."""
-    ledger = _ledger(ctx)
-    ledger.keys.private_key()
+    ledger = _ledger(ctx, None)
+    if ledger.writable:
+        ledger.keys.private_key()
     for vkey in ledger.keys.verifier_keys():
         click.echo(vkey)
 
@@ -324,6 +337,91 @@ def show(ctx: click.Context, trace_id: str, as_json: bool) -> None:
     click.echo(f"trace {trace_id} ({len(rows)} events)")
     for line in trace_tree([(i, json.loads(leaf)) for i, leaf in rows]):
         click.echo(line)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; anything but loopback needs tokens.")
+@click.option("--port", default=4318, show_default=True, type=click.IntRange(0, 65535), help="Port (4318 is OTLP/HTTP's).")
+@click.option("--home", "serve_home", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Data directory (overrides the global --home).")
+@click.option("--max-body-bytes", default=16 * 1024 * 1024, show_default=True, type=click.IntRange(1024),
+              help="Largest request body, after gzip decompression.")
+@click.option("--max-event-bytes", default=1024 * 1024, show_default=True, type=click.IntRange(256),
+              help="Largest single event on /api/v1/events.")
+@click.option("--anonymous-loopback/--require-tokens", default=True, show_default=True,
+              help="Let clients on 127.0.0.1/::1 in without a token.")
+@click.pass_context
+def serve(
+    ctx: click.Context, host: str, port: int, serve_home: Path | None, max_body_bytes: int,
+    max_event_bytes: int, anonymous_loopback: bool,
+) -> None:
+    """Run the collector: OTLP/HTTP receiver, events API and query API.
+
+    Stops cleanly on SIGINT/SIGTERM: requests in flight finish, every acknowledged event is
+    durable, and a final checkpoint is signed.
+    """
+    import uvicorn  # the server stack is loaded only for this command
+
+    from flightlog.server.app import ServerSettings, create_app
+
+    home = resolve_home(serve_home or ctx.obj["home"])
+    settings = ServerSettings(
+        max_body_bytes=max_body_bytes, max_event_bytes=max_event_bytes, anonymous_loopback=anonymous_loopback
+    )
+    config = uvicorn.Config(create_app(home, settings), host=host, port=port, log_level="warning")
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                click.echo(f"flightlog listening on http://{host}:{port} (OTLP /v1/traces /v1/logs, API /api/v1)")
+                click.echo(f"data in {home}")
+
+    server = _Server(config)
+    server.run()
+    if not server.started:
+        raise click.ClickException(f"could not listen on {host}:{port} (in use or not allowed?)")
+
+
+@cli.group("tokens")
+def tokens_group() -> None:
+    """API tokens for the collector (roles: ingest, read, approve, admin)."""
+
+
+@tokens_group.command("create")
+@click.option("--role", required=True, type=click.Choice(["ingest", "read", "approve", "admin"]))
+@click.option("--name", default="", help="A label to recognise it by.")
+@click.pass_context
+def tokens_create(ctx: click.Context, role: str, name: str) -> None:
+    """Create a token and print it once (only its hash is stored)."""
+    from flightlog.home import ensure_home
+    from flightlog.server.auth import TokenStore
+
+    token, secret = TokenStore(ensure_home(resolve_home(ctx.obj["home"]))).create(role, name)
+    click.echo(secret)
+    click.echo(f"token {token.token_id} ({role}) created; it is not shown again", err=True)
+
+
+@tokens_group.command("list")
+@click.pass_context
+def tokens_list(ctx: click.Context) -> None:
+    """List tokens (id, role, name, created); secrets are never shown."""
+    from flightlog.server.auth import TokenStore
+
+    for t in TokenStore(resolve_home(ctx.obj["home"])).tokens():
+        click.echo(f"{t.token_id}  {t.role:<8} {t.created}  {t.name}")
+
+
+@tokens_group.command("revoke")
+@click.argument("token_id")
+@click.pass_context
+def tokens_revoke(ctx: click.Context, token_id: str) -> None:
+    """Revoke a token by id; takes effect at once, also on a running server."""
+    from flightlog.server.auth import TokenStore
+
+    if not TokenStore(resolve_home(ctx.obj["home"])).revoke(token_id):
+        raise click.ClickException(f"no token {token_id}")
+    click.echo(f"revoked {token_id}")
 
 
 def main() -> None:

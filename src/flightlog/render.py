@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["event_summary", "trace_tree"]
+__all__ = ["event_summary", "trace_tree", "tree_order"]
 
 
 def _short(text: object, width: int = 72) -> str:
@@ -36,11 +36,10 @@ def event_summary(event: dict[str, Any]) -> str:
     return _short({k: v for k, v in p.items() if k != "raw"}, 60) if p else ""
 
 
-def trace_tree(events: list[tuple[int, dict[str, Any]]]) -> list[str]:
-    """Return the lines of a trace's tree: children under their parent span, in ledger order.
+def tree_order(events: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, int, dict[str, Any]]]:
+    """Return (depth, index, event) with children under their parent span, in ledger order.
 
-    Events whose parent is not in the trace are roots. Each line: ledger index, time, type,
-    status, duration and summary.
+    Events whose parent is not in the trace are roots; every event appears exactly once.
     """
     spans = {ev["span_id"] for _, ev in events}
     children: dict[str | None, list[tuple[int, dict[str, Any]]]] = {}
@@ -48,23 +47,31 @@ def trace_tree(events: list[tuple[int, dict[str, Any]]]) -> list[str]:
         parent = item[1].get("parent_span_id")
         key = parent if parent in spans and parent != item[1]["span_id"] else None
         children.setdefault(key, []).append(item)
-    lines: list[str] = []
+    out: list[tuple[int, int, dict[str, Any]]] = []
     seen: set[int] = set()
+    stack: list[tuple[int, int, dict[str, Any]]] = [(0, i, e) for i, e in reversed(children.get(None, []))]
+    while stack:  # iterative: a deep chain of spans must not hit the recursion limit
+        depth, index, ev = stack.pop()
+        if index in seen:
+            continue
+        seen.add(index)
+        out.append((depth, index, ev))
+        stack.extend((depth + 1, i, e) for i, e in reversed(children.get(ev["span_id"], [])))
+    # Spans in a parent cycle are unreachable from a root: list them at the top level.
+    out.extend((0, i, e) for i, e in events if i not in seen)
+    return out
 
-    def walk(key: str | None, depth: int) -> None:
-        for index, ev in children.get(key, []):
-            if index in seen:
-                continue
-            seen.add(index)
-            dur = ev.get("duration_ms")
-            took = f" {dur:.0f}ms" if isinstance(dur, int | float) else ""
-            status = "" if ev.get("status") == "ok" else f" [{ev.get('status')}]"
-            red = f" ({len(ev['redactions'])} redacted)" if ev.get("redactions") else ""
-            lines.append(
-                f"{'  ' * depth}#{index} {ev['timestamp'][11:23]} {ev['type']}{status}{took}  "
-                f"{event_summary(ev)}{red}"
-            )
-            walk(ev["span_id"], depth + 1)
 
-    walk(None, 0)
+def trace_tree(events: list[tuple[int, dict[str, Any]]]) -> list[str]:
+    """Return the lines of a trace's tree: ledger index, time, type, status, duration, summary."""
+    lines: list[str] = []
+    for depth, index, ev in tree_order(events):
+        dur = ev.get("duration_ms")
+        took = f" {dur:.0f}ms" if isinstance(dur, int | float) else ""
+        status = "" if ev.get("status") == "ok" else f" [{ev.get('status')}]"
+        red = f" ({len(ev['redactions'])} redacted)" if ev.get("redactions") else ""
+        lines.append(
+            f"{'  ' * depth}#{index} {ev['timestamp'][11:23]} {ev['type']}{status}{took}  "
+            f"{event_summary(ev)}{red}"
+        )
     return lines

@@ -6,6 +6,7 @@ Everything stored under `$FLIGHTLOG_HOME`: `ledger.db` (SQLite), `blobs/`, `keys
 from __future__ import annotations
 
 import copy
+import fcntl
 import os
 import threading
 import time
@@ -49,12 +50,20 @@ class _Waiter:
 class Ledger:
     """The append-only log under one data directory; one writer at a time (a process lock)."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, writable: bool = True) -> None:
         self.home = ensure_home(home)
+        self.writable = writable
+        self._lock_fd: int | None = None
+        if writable:
+            self._lock_fd = _take_writer_lock(home / "ledger.lock")
+        elif not (home / "ledger.db").exists():
+            raise LedgerError(f"no ledger in {home} yet")
         self.store = SqliteStore(home / "ledger.db")
         (home / "blobs").mkdir(mode=0o700, exist_ok=True)
         self.blobs = BlobStore(home / "blobs")
         origin = self.store.get_meta("origin")
+        if origin is None and not writable:
+            raise LedgerError(f"no ledger in {home} yet")
         if origin is None:
             origin = f"flightlog.local/{os.urandom(8).hex()}"
             self.store.set_meta("origin", origin)
@@ -70,16 +79,20 @@ class Ledger:
         self._last_checkpoint = time.monotonic() if latest else 0.0
 
     @classmethod
-    def open(cls, home: Path) -> Ledger:
-        """Open (creating on first use) the ledger in `home`."""
-        return cls(home)
+    def open(cls, home: Path, writable: bool = True) -> Ledger:
+        """Open the ledger in `home`: writable (creating it on first use; one writer process at
+        a time) or read-only (works beside a running writer, such as `flightlog serve`)."""
+        return cls(home, writable)
 
     def close(self) -> None:
         """Issue a final checkpoint if entries arrived since the last one, then close."""
         with self._lock:
-            if self._frontier.size != self._checkpointed_size:
+            if self.writable and self._frontier.size != self._checkpointed_size:
                 self._issue_checkpoint()
             self.store.close()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the flock
+                self._lock_fd = None
 
     def __enter__(self) -> Ledger:
         return self
@@ -99,6 +112,8 @@ class Ledger:
         committed together in the next transaction (one fsync for all). Blobs are fsynced
         before the rows that name them. On error nothing of this batch is in the log.
         """
+        if not self.writable:
+            raise LedgerError("the ledger was opened read-only")
         waiter = _Waiter(list(entries))
         with self._queue_lock:
             self._queue.append(waiter)
@@ -162,8 +177,10 @@ class Ledger:
         """Return the latest checkpoint, issuing a new one first if entries arrived since."""
         with self._lock:
             latest = self.store.latest_checkpoint()
-            if latest is None or latest.size != self._frontier.size:
+            if self.writable and (latest is None or latest.size != self._frontier.size):
                 return self._issue_checkpoint()
+            if latest is None:
+                raise LedgerError("no checkpoint yet (the log is empty or its writer has not signed one)")
             return latest
 
     def _issue_checkpoint(self) -> StoredCheckpoint:
@@ -179,6 +196,8 @@ class Ledger:
 
     def rotate_key(self) -> StoredCheckpoint:
         """Retire the signing key, make a new one, and sign the current tree with it."""
+        if not self.writable:
+            raise LedgerError("the ledger was opened read-only")
         with self._lock:
             self.keys.rotate()
             return self._issue_checkpoint()
@@ -210,3 +229,18 @@ class Ledger:
         if not 0 <= size <= self.size:
             raise ProofError(f"size {size} is beyond the log ({self.size} entries)")
         return merkle.tree_root(size, self.store.read_hash)
+
+
+def _take_writer_lock(path: Path) -> int:
+    """Hold an exclusive flock on `path` for this process's lifetime, or fail clearly: two
+    writers would each extend their own idea of the tree."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise LedgerError(
+            f"the ledger in {path.parent} is in use by another flightlog process "
+            "(a running `flightlog serve`?); send events to it instead"
+        ) from None
+    return fd

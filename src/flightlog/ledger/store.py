@@ -211,3 +211,56 @@ class SqliteStore:
         """Return (index, leaf bytes) of one trace's entries in index order."""
         rows = self.conn.execute("SELECT idx, leaf FROM entries WHERE trace_id=? ORDER BY idx", (trace_id,))
         return [(int(i), bytes(b)) for i, b in rows]
+
+
+def _trace_filters(filters: dict[str, str | None]) -> tuple[str, list[object]]:
+    """Return a WHERE clause over entries for the query API's trace filters."""
+    columns = {"agent": "agent_id", "session": "session_id", "type": "type", "status": "status"}
+    where, args = [], []
+    for key, column in columns.items():
+        if filters.get(key):
+            where.append(f"{column} = ?")
+            args.append(filters[key])
+    if filters.get("since"):
+        where.append("timestamp >= ?")
+        args.append(filters["since"])
+    if filters.get("until"):
+        where.append("timestamp < ?")
+        args.append(filters["until"])
+    if filters.get("file_path"):
+        where.append("json_extract(CAST(leaf AS TEXT), '$.payload.file_path') = ?")
+        args.append(filters["file_path"])
+    return (" WHERE " + " AND ".join(where)) if where else "", args
+
+
+def query_traces(
+    store: SqliteStore, filters: dict[str, str | None], limit: int, before: int | None
+) -> list[dict[str, object]]:
+    """Return summaries of the traces that have an event matching every filter, newest first.
+
+    Paging: `before` is the `cursor` of the last row of the previous page.
+    """
+    where, args = _trace_filters(filters)
+    having = "HAVING MAX(idx) < ?" if before is not None else ""
+    sql = (
+        "SELECT trace_id, COUNT(*), MIN(timestamp), MAX(timestamp), MAX(idx),"
+        " GROUP_CONCAT(DISTINCT agent_id), GROUP_CONCAT(DISTINCT session_id),"
+        " SUM(status = 'error') FROM entries"
+        + (f" WHERE trace_id IN (SELECT trace_id FROM entries{where})" if where else "")
+        + f" GROUP BY trace_id {having}"
+        " ORDER BY MAX(idx) DESC LIMIT ?"
+    )
+    rows = store.conn.execute(sql, [*args, *([before] if before is not None else []), limit])
+    return [
+        {
+            "trace_id": t,
+            "events": n,
+            "first": first,
+            "last": last,
+            "cursor": cursor,
+            "agents": (agents or "").split(","),
+            "sessions": (sessions or "").split(",") if sessions else [],
+            "errors": errors or 0,
+        }
+        for t, n, first, last, cursor, agents, sessions, errors in rows
+    ]
