@@ -340,20 +340,55 @@ def show(ctx: click.Context, trace_id: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; anything but loopback needs tokens.")
-@click.option("--port", default=4318, show_default=True, type=click.IntRange(0, 65535), help="Port (4318 is OTLP/HTTP's).")
-@click.option("--home", "serve_home", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Data directory (overrides the global --home).")
-@click.option("--max-body-bytes", default=16 * 1024 * 1024, show_default=True, type=click.IntRange(1024),
-              help="Largest request body, after gzip decompression.")
-@click.option("--max-event-bytes", default=1024 * 1024, show_default=True, type=click.IntRange(256),
-              help="Largest single event on /api/v1/events.")
-@click.option("--anonymous-loopback/--require-tokens", default=True, show_default=True,
-              help="Let clients on 127.0.0.1/::1 in without a token.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind; anything but loopback needs tokens.",
+)
+@click.option(
+    "--port",
+    default=4318,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port (4318 is OTLP/HTTP's).",
+)
+@click.option(
+    "--home",
+    "serve_home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data directory (overrides the global --home).",
+)
+@click.option(
+    "--max-body-bytes",
+    default=16 * 1024 * 1024,
+    show_default=True,
+    type=click.IntRange(1024),
+    help="Largest request body, after gzip decompression.",
+)
+@click.option(
+    "--max-event-bytes",
+    default=1024 * 1024,
+    show_default=True,
+    type=click.IntRange(256),
+    help="Largest single event on /api/v1/events.",
+)
+@click.option(
+    "--anonymous-loopback/--require-tokens",
+    default=True,
+    show_default=True,
+    help="Let clients on 127.0.0.1/::1 in without a token.",
+)
 @click.pass_context
 def serve(
-    ctx: click.Context, host: str, port: int, serve_home: Path | None, max_body_bytes: int,
-    max_event_bytes: int, anonymous_loopback: bool,
+    ctx: click.Context,
+    host: str,
+    port: int,
+    serve_home: Path | None,
+    max_body_bytes: int,
+    max_event_bytes: int,
+    anonymous_loopback: bool,
 ) -> None:
     """Run the collector: OTLP/HTTP receiver, events API and query API.
 
@@ -377,10 +412,16 @@ def serve(
                 click.echo(f"flightlog listening on http://{host}:{port} (OTLP /v1/traces /v1/logs, API /api/v1)")
                 click.echo(f"data in {home}")
 
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            # A clean stop is a success: exit 0 instead of re-raising the signal afterwards.
+            self._captured_signals.clear()
+
     server = _Server(config)
     server.run()
     if not server.started:
         raise click.ClickException(f"could not listen on {host}:{port} (in use or not allowed?)")
+    click.echo("stopped; every acknowledged event is committed and the last checkpoint signed")
 
 
 @cli.group("tokens")

@@ -144,9 +144,7 @@ class SqliteStore:
         if level == 0:
             row = self.conn.execute("SELECT leaf_hash FROM entries WHERE idx=?", (index,)).fetchone()
         else:
-            row = self.conn.execute(
-                "SELECT hash FROM nodes WHERE level=? AND idx=?", (level, index)
-            ).fetchone()
+            row = self.conn.execute("SELECT hash FROM nodes WHERE level=? AND idx=?", (level, index)).fetchone()
         if row is None:
             raise LedgerError(f"missing Merkle node level {level} index {index}")
         return bytes(row[0])
@@ -185,9 +183,7 @@ class SqliteStore:
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         """Return the newest checkpoint or None."""
-        row = self.conn.execute(
-            "SELECT size, root, note, created FROM checkpoints ORDER BY id DESC LIMIT 1"
-        ).fetchone()
+        row = self.conn.execute("SELECT size, root, note, created FROM checkpoints ORDER BY id DESC LIMIT 1").fetchone()
         return None if row is None else StoredCheckpoint(int(row[0]), bytes(row[1]), row[2], row[3])
 
     def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
@@ -216,7 +212,8 @@ class SqliteStore:
 def _trace_filters(filters: dict[str, str | None]) -> tuple[str, list[object]]:
     """Return a WHERE clause over entries for the query API's trace filters."""
     columns = {"agent": "agent_id", "session": "session_id", "type": "type", "status": "status"}
-    where, args = [], []
+    where: list[str] = []
+    args: list[object] = []
     for key, column in columns.items():
         if filters.get(key):
             where.append(f"{column} = ?")

@@ -1,0 +1,320 @@
+"""The collector's ASGI app: OTLP/HTTP receiver, events API, query API, auth.
+
+Every write goes through the same `Pipeline` as `flightlog ingest`; a 2xx means the events are
+durably committed (the ledger's group commit has fsynced them).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from google.rpc import status_pb2
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from flightlog.capture import otlp
+from flightlog.errors import FlightlogError, ValidationError
+from flightlog.ledger.log import Ledger, PendingEntry
+from flightlog.ledger.store import query_traces
+from flightlog.pipeline import Pipeline
+from flightlog.redact import Redactor
+from flightlog.render import tree_order
+from flightlog.server.auth import TokenStore, role_allows
+from flightlog.server.body import BodyError, read_body
+from flightlog.server.openapi import openapi_document
+
+__all__ = ["ServerSettings", "create_app"]
+
+_PROTOBUF: Final = "application/x-protobuf"
+_JSON: Final = "application/json"
+_LOOPBACK: Final = ("127.", "::1", "localhost")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Collector settings; each is also a `flightlog serve` option."""
+
+    max_body_bytes: int = 16 * 1024 * 1024  # after gzip decompression too
+    max_event_bytes: int = 1024 * 1024  # one event's JSON, before redaction and blobs
+    max_pending_events: int = 100_000  # accepted but not yet committed; over it: 503
+    anonymous_loopback: bool = True  # loopback clients need no token
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _error(status: int, message: str, details: list[dict[str, Any]] | None = None) -> JSONResponse:
+    headers = {"Retry-After": "1"} if status in (429, 503) else None
+    return JSONResponse({"error": message, "details": details or []}, status, headers=headers)
+
+
+class Collector:
+    """The state behind the routes: ledger, pipeline, tokens, admission counter."""
+
+    def __init__(self, home: Path, settings: ServerSettings, redactor: Redactor | None) -> None:
+        self.home = home
+        self.settings = settings
+        self.ledger = Ledger.open(home)
+        self.pipeline = Pipeline(self.ledger, redactor, source_kind="api")
+        self.tokens = TokenStore(home)
+        self._pending = 0
+        self._pending_lock = threading.Lock()
+
+    def authorize(self, request: Request, need: str) -> JSONResponse | None:
+        """Return an error response unless the caller may do what needs role `need`."""
+        host = request.client.host if request.client else ""
+        header = request.headers.get("authorization", "")
+        if not header:
+            if self.settings.anonymous_loopback and host.startswith(_LOOPBACK):
+                return None
+            return _error(401, "a bearer token is required (flightlog tokens create --role …)")
+        scheme, _, secret = header.partition(" ")
+        token = self.tokens.lookup(secret.strip()) if scheme.lower() == "bearer" else None
+        if token is None:
+            return _error(401, "invalid token")
+        if not role_allows(token.role, need):
+            return _error(403, f"a {token.role} token may not do this (needs {need})")
+        return None
+
+    async def store(self, entries: list[PendingEntry]) -> list[int]:
+        """Append durably off the event loop, refusing work past the pending limit."""
+        with self._pending_lock:
+            if self._pending + len(entries) > self.settings.max_pending_events:
+                raise _Overloaded()
+            self._pending += len(entries)
+        try:
+            return await run_in_threadpool(self.ledger.append, entries)
+        finally:
+            with self._pending_lock:
+                self._pending -= len(entries)
+
+
+class _Overloaded(Exception):
+    pass
+
+
+def _parse_events(body: bytes, content_type: str) -> list[object]:
+    """Parse a JSON array or NDJSON body; raise ValidationError naming the line."""
+    text = body.decode("utf-8")
+    stripped = text.lstrip()
+    if content_type == _JSON and stripped.startswith("["):
+        data = json.loads(text)
+        if not isinstance(data, list):
+            raise ValidationError("$", "expected a JSON array of events")
+        return data
+    out: list[object] = []
+    for n, line in enumerate(text.split("\n")):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValidationError("$", f"line {n + 1}: invalid JSON ({exc.msg})") from None
+    if content_type == _JSON and len(out) == 1 and isinstance(out[0], dict):
+        return out
+    return out
+
+
+def create_app(home: Path, settings: ServerSettings | None = None, redactor: Redactor | None = None) -> Starlette:
+    """Return the collector app writing to the ledger in `home`."""
+    settings = settings or ServerSettings()
+    state: dict[str, Collector] = {}
+
+    def collector() -> Collector:
+        return state["c"]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state["c"] = Collector(home, settings, redactor)
+        try:
+            yield
+        finally:
+            state.pop("c").ledger.close()
+
+    async def post_events(request: Request) -> Response:
+        c = collector()
+        if (denied := c.authorize(request, "ingest")) is not None:
+            return denied
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in (_JSON, "application/x-ndjson", "application/jsonl"):
+            return _error(415, "send application/json (an array) or application/x-ndjson")
+        try:
+            body = await read_body(request, settings.max_body_bytes)
+            raws = _parse_events(body, ctype)
+        except BodyError as exc:
+            return _error(exc.status, exc.message)
+        except (ValidationError, UnicodeDecodeError, ValueError) as exc:
+            reason = exc.reason if isinstance(exc, ValidationError) else "body is not UTF-8 JSON"
+            return _error(400, "request body is not valid JSON", [{"index": None, "field": "$", "reason": reason}])
+        too_big = [
+            {"index": i, "field": "$", "reason": f"event is over {settings.max_event_bytes} bytes"}
+            for i, raw in enumerate(raws)
+            if len(json.dumps(raw)) > settings.max_event_bytes
+        ]
+        if too_big:
+            return _error(413, "event(s) too large; nothing stored", too_big)
+        good, bad = await run_in_threadpool(c.pipeline.prepare_batch, raws)
+        if bad:
+            details = [{"index": r.index, "field": r.field, "reason": r.reason} for r in bad]
+            return _error(422, f"{len(bad)} invalid event(s); nothing stored", details)
+        if not good:
+            return JSONResponse({"stored": 0, "event_ids": [], "indexes": []})
+        try:
+            indexes = await c.store(good)
+        except _Overloaded:
+            return _error(503, "too many events waiting to be committed; retry later")
+        return JSONResponse(
+            {"stored": len(indexes), "indexes": indexes, "event_ids": [e.event["event_id"] for e in good]}
+        )
+
+    def otlp_route(
+        decode: Callable[[bytes, str], otlp.OtlpBatch], respond: Callable[[otlp.OtlpBatch, str], bytes]
+    ) -> Handler:
+        async def handler(request: Request) -> Response:
+            c = collector()
+            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype not in (_PROTOBUF, _JSON):
+                return _otlp_error(415, "Content-Type must be application/x-protobuf or application/json", _JSON)
+            if (denied := c.authorize(request, "ingest")) is not None:
+                return _otlp_error(denied.status_code, json.loads(bytes(denied.body))["error"], ctype)
+            try:
+                body = await read_body(request, settings.max_body_bytes)
+                batch = await run_in_threadpool(decode, body, ctype)
+            except BodyError as exc:
+                return _otlp_error(exc.status, exc.message, ctype)
+            except ValidationError as exc:
+                return _otlp_error(400, exc.message, ctype)
+            good, bad = await run_in_threadpool(c.pipeline.prepare_batch, batch.events)
+            batch.rejected += len(bad)
+            batch.errors.extend(f"item {r.index}: {r.field}: {r.reason}" for r in bad[:20])
+            if good:
+                try:
+                    await c.store(good)
+                except _Overloaded:
+                    return _otlp_error(503, "overloaded; retry later", ctype)
+            return Response(respond(batch, ctype), media_type=ctype)
+
+        return handler
+
+    async def post_metrics(request: Request) -> Response:
+        # Claude Code exports metrics beside logs; accepted and dropped until metrics land.
+        c = collector()
+        if (denied := c.authorize(request, "ingest")) is not None:
+            return denied
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        try:
+            await read_body(request, settings.max_body_bytes)
+        except BodyError as exc:
+            return _otlp_error(exc.status, exc.message, ctype)
+        return Response(b"{}" if ctype == _JSON else b"", media_type=ctype or _JSON)
+
+    async def get_traces(request: Request) -> Response:
+        c = collector()
+        if (denied := c.authorize(request, "read")) is not None:
+            return denied
+        q = request.query_params
+        try:
+            limit = min(max(int(q.get("limit", "50")), 1), 500)
+            before = int(q["cursor"]) if q.get("cursor") else None
+        except ValueError:
+            return _error(400, "limit and cursor must be integers")
+        keys = ("agent", "session", "type", "status", "since", "until", "file_path")
+        rows = await run_in_threadpool(query_traces, c.ledger.store, {k: q.get(k) for k in keys}, limit, before)
+        next_cursor = rows[-1]["cursor"] if len(rows) == limit else None
+        return JSONResponse({"traces": rows, "next_cursor": next_cursor})
+
+    async def get_trace(request: Request) -> Response:
+        c = collector()
+        if (denied := c.authorize(request, "read")) is not None:
+            return denied
+        trace_id = request.path_params["trace_id"].lower()
+        rows = await run_in_threadpool(c.ledger.store.trace_leaves, trace_id)
+        if not rows:
+            return _error(404, f"no trace {trace_id}")
+        ordered = tree_order([(i, json.loads(leaf)) for i, leaf in rows])
+        events = [{"index": i, "depth": d, "event": ev} for d, i, ev in ordered]
+        return JSONResponse({"trace_id": trace_id, "events": events})
+
+    async def get_event(request: Request) -> Response:
+        c = collector()
+        if (denied := c.authorize(request, "read")) is not None:
+            return denied
+        event_id = request.path_params["event_id"]
+        index = c.ledger.store.index_of(event_id)
+        found = c.ledger.store.leaf(index) if index is not None else None
+        if index is None or found is None:
+            return _error(404, f"no event {event_id}")
+        body: dict[str, Any] = {"index": index, "event": json.loads(found[1])}
+        if request.query_params.get("proof") in ("1", "true"):
+            cp = await run_in_threadpool(c.ledger.checkpoint)
+            path = await run_in_threadpool(c.ledger.prove_inclusion, index, cp.size)
+            body["proof"] = {
+                "index": index,
+                "size": cp.size,
+                "leaf_hash": c.ledger.store.read_hash(0, index).hex(),
+                "leaf": base64.b64encode(found[1]).decode(),
+                "proof": [h.hex() for h in path],
+                "root": cp.root.hex(),
+                "note": cp.note,
+            }
+        return JSONResponse(body)
+
+    async def get_checkpoint(request: Request) -> Response:
+        c = collector()
+        if (denied := c.authorize(request, "read")) is not None:
+            return denied
+        cp = await run_in_threadpool(c.ledger.checkpoint)
+        return JSONResponse(
+            {
+                "origin": c.ledger.origin,
+                "size": cp.size,
+                "root": cp.root.hex(),
+                "note": cp.note,
+                "verifier_key": c.ledger.keys.active_verifier_key(),
+                "verifier_keys": c.ledger.keys.verifier_keys(),
+            }
+        )
+
+    async def get_openapi(request: Request) -> Response:
+        return JSONResponse(openapi_document())
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "entries": collector().ledger.size})
+
+    routes = [
+        Route("/v1/traces", otlp_route(otlp.traces_to_events, otlp.trace_response), methods=["POST"]),
+        Route("/v1/logs", otlp_route(otlp.logs_to_events, otlp.logs_response), methods=["POST"]),
+        Route("/v1/metrics", post_metrics, methods=["POST"]),
+        Route("/api/v1/events", post_events, methods=["POST"]),
+        Route("/api/v1/events/{event_id}", get_event, methods=["GET"]),
+        Route("/api/v1/traces", get_traces, methods=["GET"]),
+        Route("/api/v1/traces/{trace_id}", get_trace, methods=["GET"]),
+        Route("/api/v1/checkpoint", get_checkpoint, methods=["GET"]),
+        Route("/openapi.json", get_openapi, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={FlightlogError: _flightlog_error})
+    return app
+
+
+async def _flightlog_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FlightlogError)
+    return _error(500 if exc.exit_code == 4 else 400, exc.message)
+
+
+def _otlp_error(status: int, message: str, ctype: str) -> Response:
+    """An OTLP failure: a google.rpc.Status body in the request's encoding."""
+    headers = {"Retry-After": "1"} if status in (429, 503) else None
+    if ctype == _PROTOBUF:
+        body = status_pb2.Status(message=message).SerializeToString()
+        return Response(body, status, headers=headers, media_type=_PROTOBUF)
+    return JSONResponse({"message": message}, status, headers=headers)

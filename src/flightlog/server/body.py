@@ -1,0 +1,53 @@
+"""Reading request bodies safely: a size cap before and after gzip, no unbounded buffers."""
+
+from __future__ import annotations
+
+import zlib
+
+from starlette.requests import Request
+
+__all__ = ["BodyError", "read_body"]
+
+
+class BodyError(Exception):
+    """The body cannot be accepted; `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Return the request body, gunzipped if `Content-Encoding: gzip`, at most `limit` bytes.
+
+    Raises BodyError 413 when the body (compressed or not) is over `limit`, 400 for bad gzip,
+    415 for an encoding other than gzip or identity. Decompression stops at `limit` bytes, so
+    a gzip bomb costs at most `limit` bytes of memory.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyError(413, f"body is {declared} bytes, over the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyError(413, f"body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return raw
+    if encoding != "gzip":
+        raise BodyError(415, f"unsupported Content-Encoding {encoding!r}; use gzip or none")
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise BodyError(400, f"body is not valid gzip: {exc}") from None
+    if len(data) > limit:
+        raise BodyError(413, f"decompressed body is over the {limit}-byte limit")
+    if not inflater.eof:
+        raise BodyError(400, "body is truncated gzip")
+    return data

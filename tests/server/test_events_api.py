@@ -1,0 +1,133 @@
+"""The events and query APIs of a real server: durable writes, clear 4xx, nothing partial."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import TRACE, jsonl, make_event
+from tests.server.conftest import Server
+
+
+def _count(server: Server) -> int:
+    return int(httpx.get(server.url + "/healthz").json()["entries"])
+
+
+def test_post_query_and_verify(serve: Callable[..., Server], home: Path) -> None:
+    server = serve()
+    events = [make_event(i) for i in range(6)]
+    r = httpx.post(server.url + "/api/v1/events", json=events[:3])
+    assert r.status_code == 200, r.text
+    assert r.json()["stored"] == 3 and r.json()["indexes"] == [0, 1, 2]
+    r = httpx.post(
+        server.url + "/api/v1/events",
+        content=jsonl(events[3:]),
+        headers={"content-type": "application/x-ndjson"},
+    )
+    assert r.status_code == 200 and r.json()["indexes"] == [3, 4, 5]
+
+    traces = httpx.get(server.url + "/api/v1/traces").json()["traces"]
+    assert [t["trace_id"] for t in traces] == [TRACE] and traces[0]["events"] == 6
+    assert httpx.get(server.url + "/api/v1/traces", params={"type": "git_op"}).json()["traces"] == []
+    by_file = httpx.get(server.url + "/api/v1/traces", params={"file_path": "src/mod3.py"}).json()
+    assert len(by_file["traces"]) == 1
+
+    trace = httpx.get(f"{server.url}/api/v1/traces/{TRACE}").json()
+    assert [e["depth"] for e in trace["events"]] == [0, 1, 1, 1, 1, 1]
+    event_id = trace["events"][2]["event"]["event_id"]
+    one = httpx.get(f"{server.url}/api/v1/events/{event_id}", params={"proof": "1"}).json()
+    assert one["index"] == 2 and one["proof"]["size"] == 6 and one["proof"]["note"]
+    cp = httpx.get(server.url + "/api/v1/checkpoint").json()
+    assert cp["size"] == 6
+    assert httpx.get(f"{server.url}/api/v1/traces/{'e' * 32}").status_code == 404
+
+    assert server.stop() == 0
+    verify = subprocess.run(
+        [sys.executable, "-m", "flightlog", "--home", str(home), "verify"], capture_output=True, text=True
+    )
+    assert verify.returncode == 0, verify.stderr
+    assert "intact: 6 entries" in verify.stdout
+
+
+def test_bad_input_gets_clear_4xx_and_stores_nothing(serve: Callable[..., Server]) -> None:
+    server = serve("--max-body-bytes", "65536")
+    url = server.url + "/api/v1/events"
+    good = make_event(0)
+    cases = [
+        (httpx.post(url, content=b"[{bad json", headers={"content-type": "application/json"}), 400),
+        (httpx.post(url, content=b"<xml/>", headers={"content-type": "text/xml"}), 415),
+        (
+            httpx.post(url, content=b"[" + b" " * 70000 + b"]", headers={"content-type": "application/json"}),
+            413,
+        ),
+        (httpx.post(url, json=[good, make_event(1, trace_id="0" * 32)]), 422),
+        (
+            httpx.post(
+                url,
+                content=gzip.compress(b"[" + b" " * 10_000_000 + b"]"),
+                headers={"content-type": "application/json", "content-encoding": "gzip"},
+            ),
+            413,
+        ),
+        (
+            httpx.post(
+                url,
+                content=gzip.compress(json.dumps([good]).encode())[:-8],
+                headers={"content-type": "application/json", "content-encoding": "gzip"},
+            ),
+            400,
+        ),
+        (httpx.post(url, content=b"\xff\xfe", headers={"content-type": "application/json"}), 400),
+    ]
+    for response, status in cases:
+        assert response.status_code == status, response.text
+        assert response.json()["error"]
+    details = cases[3][0].json()["details"]
+    assert details == [
+        {
+            "index": 1,
+            "field": "$.trace_id",
+            "reason": "must be 32 lowercase hex digits, not all zero (W3C trace id)",
+        }
+    ]
+    assert _count(server) == 0
+    ok = httpx.post(
+        url,
+        content=gzip.compress(json.dumps([good]).encode()),
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )
+    assert ok.status_code == 200 and _count(server) == 1
+
+
+def test_tokens_and_roles(serve: Callable[..., Server], home: Path) -> None:
+    def token(role: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "flightlog", "--home", str(home), "tokens", "create", "--role", role],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.strip()
+
+    ingest, read = token("ingest"), token("read")
+    server = serve("--require-tokens")
+    url = server.url
+    assert httpx.post(url + "/api/v1/events", json=[make_event(0)]).status_code == 401
+    assert httpx.get(url + "/api/v1/traces").status_code == 401
+    bad = {"authorization": "Bearer flt_nope"}
+    assert httpx.get(url + "/api/v1/traces", headers=bad).status_code == 401
+    as_ingest = {"authorization": f"Bearer {ingest}"}
+    as_read = {"authorization": f"Bearer {read}"}
+    assert httpx.post(url + "/api/v1/events", json=[make_event(0)], headers=as_ingest).status_code == 200
+    assert httpx.get(url + "/api/v1/traces", headers=as_ingest).status_code == 403
+    assert httpx.get(url + "/api/v1/checkpoint", headers=as_ingest).status_code == 403
+    assert httpx.post(url + "/api/v1/events", json=[make_event(1)], headers=as_read).status_code == 403
+    assert httpx.get(url + "/api/v1/traces", headers=as_read).status_code == 200
+    stored = json.loads((home / "tokens.json").read_text())
+    assert ingest not in json.dumps(stored) and (home / "tokens.json").stat().st_mode & 0o077 == 0
