@@ -96,9 +96,7 @@ def secret_event() -> dict[str, Any]:
         "export GITHUB_TOKEN=ghp_4gN5ZrUA6qQUbFKqpk7oBFcxkJNDpZURxWlm && "
         "curl -u deploy:Mo3GDz!4XXCL@b https://registry.example.com/v2/_catalog"
     )
-    payload["output"]["stdout"] = (
-        "export AWS_ACCESS_KEY_ID=AKIALCFMAHYX2NCEWTW2\n" + payload["output"]["stdout"]
-    )
+    payload["output"]["stdout"] = "export AWS_ACCESS_KEY_ID=AKIALCFMAHYX2NCEWTW2\n" + payload["output"]["stdout"]
     return event
 
 

@@ -21,8 +21,7 @@ GITLAB_PAT = "glpat-" + "JRqjZHHnd7w91zyB31aK"
 SLACK_BOT = "xoxb-" + "516431391974-0987623853694-BDYhVMcaZkGlgnVjyDton0Jg"
 STRIPE_LIVE = "sk_" + "live_" + "btJtZLZ5JPUDFwXaAOghvwg9"
 ANTHROPIC = (
-    "sk-ant-" + "api03-t99T1HSEGYmhnCLienhw0Cf2rPNSuweMElmBuFaBskc4lC0YKkR7X5zWi4zqP4ZvHpb6mDym"
-    "NAv5u8EmW69Sclv57xkgUAA"
+    "sk-ant-" + "api03-t99T1HSEGYmhnCLienhw0Cf2rPNSuweMElmBuFaBskc4lC0YKkR7X5zWi4zqP4ZvHpb6mDymNAv5u8EmW69Sclv57xkgUAA"
 )
 OPENAI = "sk-proj-" + "pIAyf1FCcos-QRTMPZYepJxZ0-oX2IS19rl5aPd__gGQ8Z69"
 NPM = "npm_" + "xhudsNmnp0vIaenAs4MR5go3gfhc15X87Fpl"
@@ -65,9 +64,7 @@ class SecretCase:
 SECRET_CASES: tuple[SecretCase, ...] = (
     SecretCase(
         "shell-export-aws",
-        f"export AWS_ACCESS_KEY_ID={AWS_KEY_ID}\n"
-        f"export AWS_SECRET_ACCESS_KEY={AWS_SECRET}\n"
-        "aws s3 ls s3://builds/\n",
+        f"export AWS_ACCESS_KEY_ID={AWS_KEY_ID}\nexport AWS_SECRET_ACCESS_KEY={AWS_SECRET}\naws s3 ls s3://builds/\n",
         (AWS_KEY_ID, AWS_SECRET),
         ("aws-access-token", "aws-secret-access-key"),
         "export AWS_ACCESS_KEY_ID=[REDACTED:aws-access-token]\n"
@@ -310,9 +307,7 @@ RULE_SAMPLES: dict[str, str] = {
     ),
     "gcp-oauth-client-secret": '"client_secr' + 'et": "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"',
     "gcp-oauth-access-token": (
-        "Authorizatio"
-        + "n header value ya29.Od12-0D-Y4pozMLPBdH2NqM0NU3lg1RXJhwIQc-6JumhRN6z"
-        + "lQjvlWO4OWCO"
+        "Authorizatio" + "n header value ya29.Od12-0D-Y4pozMLPBdH2NqM0NU3lg1RXJhwIQc-6JumhRN6z" + "lQjvlWO4OWCO"
     ),
     "azure-storage-account-key": (
         "DefaultEndpo"
@@ -345,14 +340,10 @@ RULE_SAMPLES: dict[str, str] = {
     "scalingo-api-token": "tk-us-6H3wVw" + "awWOaFD6g0OIQSe-b5p7EHWsoIkYHaBJl-t8aWh4cF",
     "yandex-api-key": "AQVNf3NLXppB" + "y0CF3IO4FmL1oKuNhWz9nWn51_r1",
     "github-fine-grained-pat": (
-        "github_pat_7"
-        + "HEmKBTRNFfvSK1AItaH9z_s66i9whEHYBlemzAT7u6gCVlEsvAkf1QXjf6IoXeB1WIiv"
-        + "Smx8qHKM3fdsn"
+        "github_pat_7" + "HEmKBTRNFfvSK1AItaH9z_s66i9whEHYBlemzAT7u6gCVlEsvAkf1QXjf6IoXeB1WIiv" + "Smx8qHKM3fdsn"
     ),
     "github-oauth": "gho_E20XwpE6" + "iYMHgTy4dXzhGf8EGv1k1I7hFxAh",
-    "github-refresh-token": (
-        "ghr_ISROmlJs" + "ZvRcGA3fg31SxJinH3OZAJmvdKCXtBUH3ab69Oggz9PGA46zGC4cwmxOiqBx9Hvl8h7z"
-    ),
+    "github-refresh-token": ("ghr_ISROmlJs" + "ZvRcGA3fg31SxJinH3OZAJmvdKCXtBUH3ab69Oggz9PGA46zGC4cwmxOiqBx9Hvl8h7z"),
     "gitlab-runner-token": "glrt-1adm5r4" + "t3OE-XGa8Oyei",
     "gitlab-token": "glptt-124a52" + "7bfef1415ea72dcfdb30f95e915c65de63",
     "gitlab-session-cookie": "Cookie: _git" + "lab_session=1if5zo07jjzin85cmdr47evbgdo2c20o",
@@ -369,9 +360,7 @@ RULE_SAMPLES: dict[str, str] = {
     "clojars-api-token": ("CLOJARS_dnoj" + "sxwbn30huf0gq32tuis91fguuts0uqvlp197f20pf2w8yhwb5bbx09wa"),
     "docker-hub-pat": ("docker login" + " -u bot --password-stdin <<< dckr_pat_BWukAx-ZHIfglCLsM11zyfSgtey"),
     "artifactory-api-key": ("AKCpAYXmlWp6" + "AV3zqPEEk448S9ATKnokR7MTdJ8hz7aq6Pa0xl6h4VwHyz0vxv0L6KwdiC1SY"),
-    "jfrog-identity-token": (
-        "JFROG_TOKEN=" + "n0xeykjgw3k9c1srhcyxlpiocq8iceo5fi4s7hj6vaflg5co6pmkboyyvel4tbso"
-    ),
+    "jfrog-identity-token": ("JFROG_TOKEN=" + "n0xeykjgw3k9c1srhcyxlpiocq8iceo5fi4s7hj6vaflg5co6pmkboyyvel4tbso"),
     "octopus-deploy-api-key": "API-LNOZBW4N" + "9I8EUUQ5FMWRSDT674",
     "sonar-token": "sqp_6da82f1f" + "d76d5c360c493b78980f78253ab3df81",
     "sourcegraph-access-token": "sgp_d5926524" + "2fb507767bd3fb5e88f753249c09eb35",
@@ -408,13 +397,9 @@ RULE_SAMPLES: dict[str, str] = {
         + "k2X1"
     ),
     "slack-app-token": (
-        "xapp-1-A0TCV"
-        + "RT8F9R-8203099825299-pnd88euk74sk3ockpt7oad6k3u3p6vrql5xgyb5viabcfe2"
-        + "o1825zc8mkyepb36d"
+        "xapp-1-A0TCV" + "RT8F9R-8203099825299-pnd88euk74sk3ockpt7oad6k3u3p6vrql5xgyb5viabcfe2" + "o1825zc8mkyepb36d"
     ),
-    "slack-webhook-url": (
-        "https://hook" + "s.slack.com/services/T53ZV4LGV/BYOA6JWA9/Ybr3XdWIkkVFapU2cPe46GZ2"
-    ),
+    "slack-webhook-url": ("https://hook" + "s.slack.com/services/T53ZV4LGV/BYOA6JWA9/Ybr3XdWIkkVFapU2cPe46GZ2"),
     "discord-webhook-url": (
         "https://disc"
         + "ord.com/api/webhooks/064690257508515676/K3Gi7hKUpBHreOmwngjmkHBQrwXc"
@@ -455,9 +440,7 @@ RULE_SAMPLES: dict[str, str] = {
     "grafana-token": "glsa_0ZGI52u" + "3d1qkHOpMCNUrezE08t1uKgyT_b7845eee",
     "new-relic-key": "NRAK-37794KX" + "R02JP7LC61PHX8E5EHOW",
     "dynatrace-api-token": (
-        "dt0c01.KPKP1"
-        + "QGE8T5ZHC34B3CGBZYX.3L5DTWFX5GTEOS8DS5UAQB2VL8Y25IJTYJSZ3J2Z6AF48B3X"
-        + "3JBTZTYWXSJK8R6D"
+        "dt0c01.KPKP1" + "QGE8T5ZHC34B3CGBZYX.3L5DTWFX5GTEOS8DS5UAQB2VL8Y25IJTYJSZ3J2Z6AF48B3X" + "3JBTZTYWXSJK8R6D"
     ),
     "sumologic-access-id": "SUMO_ACCESS_" + "ID=suednpEZKo8YBj",
     "postman-api-token": "PMAK-f31ad97" + "037bc15532257c720-48b363992cab8b37d240d73c47fb99e563",
@@ -472,15 +455,11 @@ RULE_SAMPLES: dict[str, str] = {
     "planetscale-token": "pscale_tkn_I" + "dsCw_WMb2j77N93Z1FRgF8bzuBOz_csbrP5Q_V748P",
     "settlemint-token": "sm_pat_4J3Z" + "BnK08a19HK7p",
     "adobe-client-secret": "p8e-oEchroAX" + "sMADjlQtOxRDbHdQm7dW1gep",
-    "intra42-client-secret": (
-        "s-s4t2ud-374" + "b604d0e7bf5e80773819015577ac6d251e38bf07a5344a2e1d895796b24e4"
-    ),
+    "intra42-client-secret": ("s-s4t2ud-374" + "b604d0e7bf5e80773819015577ac6d251e38bf07a5344a2e1d895796b24e4"),
     "huggingface-organization-api-token": "api_org_KVKa" + "dwhSkfzMEKAHUqGdtleudtyWgtqzhD",
     "perplexity-api-key": "pplx-jGYEbTN" + "I4JPniWjNBHvnuvNm4fUZsOSOtz0XsUvIhugKte8s",
     "groq-api-key": "GROQ_API_KEY" + "=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",
-    "xai-api-key": (
-        "xai-quxjpXXW" + "ROBQh4bl7PZBPyiNJuevUxfUVAPJ0SJgCI7KMIu1fvK306WvccPHeklRzP7YoeSx8VBK" + "PDEg"
-    ),
+    "xai-api-key": ("xai-quxjpXXW" + "ROBQh4bl7PZBPyiNJuevUxfUVAPJ0SJgCI7KMIu1fvK306WvccPHeklRzP7YoeSx8VBK" + "PDEg"),
     "replicate-api-token": "r8_AYbMNIoLb" + "s9efPJtCGc3JEKR5QA8zgGfIRFhJ",
     "bearer-token": "headers = {'" + "X-Auth': 'Bearer m1YpALHXStxPVoVAyFMucSgbxxxfDcOwHOAQ84jh'}",
     "cli-password-flag": "wget --passw" + "ord=jHMiNY5nS4VUod https://example.com/f",

@@ -82,9 +82,7 @@ KNOWN_GAPS = [
         "mimi=gX69YO4CvBsVjzAwYxdGyDd30t5+9ez31gKATtj4",
         "gX69YO4CvBsVjzAwYxdGyDd30t5+9ez31gKATtj4",
         id="base64-without-keyword",
-        marks=pytest.mark.xfail(
-            strict=True, reason="no rule runs without a keyword (no keyword-less entropy rule)"
-        ),
+        marks=pytest.mark.xfail(strict=True, reason="no rule runs without a keyword (no keyword-less entropy rule)"),
     ),
 ]
 
@@ -186,9 +184,7 @@ def test_redact_value_paths_and_kinds(redactor: Redactor) -> None:
         "path": "$['payload']['input']['command']",
     }
     assert isinstance(value, dict)
-    assert value["payload"]["input"]["command"] == (
-        "export AWS_ACCESS_KEY_ID=[REDACTED:aws-access-token] && aws s3 ls"
-    )
+    assert value["payload"]["input"]["command"] == ("export AWS_ACCESS_KEY_ID=[REDACTED:aws-access-token] && aws s3 ls")
     assert value["payload"]["items"] == [
         "first",
         2,
@@ -297,8 +293,7 @@ def test_marker_is_never_redacted(redactor: Redactor) -> None:
         f"password--token=password--token={cases.GITHUB_PAT}[",
         f"vault_token: {cases.SLACK_BOT}mongodb://u:vault_token: aws_secret_access_key=",
         # a key block around an existing marker loses everything but the marker
-        "-----BEGIN RSA PRIVATE KEY-----\n" + cases.PEM_LINES[0] + "[REDACTED:x]"
-        "\n-----END RSA PRIVATE KEY-----",
+        "-----BEGIN RSA PRIVATE KEY-----\n" + cases.PEM_LINES[0] + "[REDACTED:x]\n-----END RSA PRIVATE KEY-----",
     ],
 )
 def test_redaction_is_a_fixpoint(redactor: Redactor, text: str) -> None:
@@ -668,9 +663,7 @@ json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=F
 json_values = st.recursive(
     json_scalars | planted_texts(),
     lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(noise, children, max_size=4)
-        | st.tuples(children, children)
+        st.lists(children, max_size=4) | st.dictionaries(noise, children, max_size=4) | st.tuples(children, children)
     ),
     max_leaves=12,
 )

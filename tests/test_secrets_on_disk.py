@@ -68,15 +68,11 @@ def test_own_context_secrets_never_reach_disk(home: Path, flightlog: CliRunner) 
     assert proc.returncode == 0, proc.stderr
     assert "secret(s) redacted" in proc.stdout
     disk = _disk(home)
-    leaked = [
-        (case.name, s) for case in SECRET_CASES for s in case.secrets if any(n in disk for n in _needles(s))
-    ]
+    leaked = [(case.name, s) for case in SECRET_CASES for s in case.secrets if any(n in disk for n in _needles(s))]
     assert not leaked
     assert flightlog("verify").returncode == 0
     # The events say what was redacted and where, never the value.
-    stored = [
-        json.loads(line) for line in flightlog("export", "--format", "events").stdout.split("\n") if line
-    ]
+    stored = [json.loads(line) for line in flightlog("export", "--format", "events").stdout.split("\n") if line]
     assert all(e["redactions"] for e in stored)
     assert all(r["path"].startswith("$['payload']") for e in stored for r in e["redactions"])
 

@@ -177,25 +177,13 @@ def _json_fast_ok(value: object) -> bool:
             if not key.isascii():
                 return False
             t = type(item)
-            if (
-                t is not str
-                and t is not int
-                and item is not None
-                and t is not bool
-                and not _json_fast_ok(item)
-            ):
+            if t is not str and t is not int and item is not None and t is not bool and not _json_fast_ok(item):
                 return False
         return True
     if kind is list:
         for item in value:  # type: ignore[attr-defined]
             t = type(item)
-            if (
-                t is not str
-                and t is not int
-                and item is not None
-                and t is not bool
-                and not _json_fast_ok(item)
-            ):
+            if t is not str and t is not int and item is not None and t is not bool and not _json_fast_ok(item):
                 return False
         return True
     return kind is str or kind is int or kind is bool or value is None
@@ -208,9 +196,9 @@ def canonical_bytes(event: Event) -> bytes:
         if _json_fast_ok(event):
             # The stdlib encoder is 4x faster than rfc8785 and byte-identical on this subset
             # (tests/test_events.py checks that with Hypothesis).
-            return json.dumps(
-                event, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-            ).encode("utf-8")
+            return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+                "utf-8"
+            )
         return rfc8785.dumps(event)
     except (ValueError, UnicodeEncodeError, rfc8785.CanonicalizationError) as exc:
         raise ValidationError("$", f"cannot be canonicalized: {exc}") from None

@@ -174,9 +174,7 @@ class Redactor:
         """Private: use `default()` or `from_files()`."""
         self._rules = tuple(rules)
         self._checks = tuple(
-            _Checks(
-                rule.allowlists + tuple(a for a in allowlists if a.rule_ids is None or rule.id in a.rule_ids)
-            )
+            _Checks(rule.allowlists + tuple(a for a in allowlists if a.rule_ids is None or rule.id in a.rule_ids))
             for rule in self._rules
         )
         self._always = frozenset(i for i, rule in enumerate(self._rules) if not rule.keywords)
@@ -276,9 +274,7 @@ class Redactor:
         if not found:
             return value, []
         keys = _keys(value, found.keys())
-        records = [
-            Redaction(kind, _format_path(path, value, keys[i])) for i in sorted(found) for kind in found[i][1]
-        ]
+        records = [Redaction(kind, _format_path(path, value, keys[i])) for i in sorted(found) for kind in found[i][1]]
         return _rebuild(value, [(keys[i], found[i][0]) for i in found]), records
 
     def _hits(self, text: str) -> tuple[int, ...]:
@@ -613,8 +609,7 @@ def _parse_rules(name: str, text: str) -> tuple[list[_Rule], list[_Allowlist]]:
         raise RedactionRuleError(f"{name}: 'rules' must be an array of tables ([[rules]])")
     rules = [rule for i, raw in enumerate(raw_rules) if (rule := _parse_rule(name, i, raw))]
     allowlists = [
-        _parse_allowlist(f"{name}: top-level allowlist", raw, top_level=True)
-        for raw in _allowlist_tables(name, doc)
+        _parse_allowlist(f"{name}: top-level allowlist", raw, top_level=True) for raw in _allowlist_tables(name, doc)
     ]
     return rules, allowlists
 
@@ -637,8 +632,7 @@ def _parse_rule(name: str, position: int, raw: object) -> _Rule | None:
     rule_id = raw.get("id")
     if not isinstance(rule_id, str) or not _RULE_ID.fullmatch(rule_id):
         raise RedactionRuleError(
-            f"{name}: rule #{position + 1} needs an 'id' of letters, digits, '.', '_' or '-' "
-            f"(got {rule_id!r})"
+            f"{name}: rule #{position + 1} needs an 'id' of letters, digits, '.', '_' or '-' (got {rule_id!r})"
         )
     where = f"{name}: rule {rule_id!r}"
     pattern = raw.get("regex")
@@ -667,8 +661,7 @@ def _parse_rule(name: str, position: int, raw: object) -> _Rule | None:
         entropy=float(entropy),
         keywords=tuple(dict.fromkeys(k.casefold() for k in _strings_field(where, raw, "keywords"))),
         allowlists=tuple(
-            _parse_allowlist(f"{where} allowlist", table, top_level=False)
-            for table in _allowlist_tables(where, raw)
+            _parse_allowlist(f"{where} allowlist", table, top_level=False) for table in _allowlist_tables(where, raw)
         ),
     )
 
@@ -710,6 +703,4 @@ def _compile(where: str, field: str, pattern: str) -> _Regex:
         reason = exc.args[0] if exc.args else exc
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
-        raise RedactionRuleError(
-            f"{where}: {field} is not a valid RE2 regular expression ({reason})"
-        ) from None
+        raise RedactionRuleError(f"{where}: {field} is not a valid RE2 regular expression ({reason})") from None

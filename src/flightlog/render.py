@@ -71,7 +71,6 @@ def trace_tree(events: list[tuple[int, dict[str, Any]]]) -> list[str]:
         status = "" if ev.get("status") == "ok" else f" [{ev.get('status')}]"
         red = f" ({len(ev['redactions'])} redacted)" if ev.get("redactions") else ""
         lines.append(
-            f"{'  ' * depth}#{index} {ev['timestamp'][11:23]} {ev['type']}{status}{took}  "
-            f"{event_summary(ev)}{red}"
+            f"{'  ' * depth}#{index} {ev['timestamp'][11:23]} {ev['type']}{status}{took}  {event_summary(ev)}{red}"
         )
     return lines

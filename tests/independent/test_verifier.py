@@ -145,9 +145,7 @@ def mth_iterative(leaves: list[bytes]) -> bytes:
         return hashlib.sha256(b"").digest()
     level = [hashlib.sha256(b"\x00" + x).digest() for x in leaves]
     while len(level) > 1:
-        nxt = [
-            hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)
-        ]
+        nxt = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt
@@ -251,9 +249,7 @@ INCLUSION_CASES = _inclusion_cases()
     [c[1:] for c in INCLUSION_CASES],
     ids=[c[0] for c in INCLUSION_CASES],
 )
-def test_inclusion_vectors_verify(
-    index: int, size: int, leaf: bytes, proof: list[bytes], root: bytes
-) -> None:
+def test_inclusion_vectors_verify(index: int, size: int, leaf: bytes, proof: list[bytes], root: bytes) -> None:
     assert leaf == LEAF_HASHES[index] and root == ROOTS[size]
     verify_inclusion(leaf, index, size, proof, root)
     assert rfc6962_path(index, LEAF_INPUTS[:size]) == proof
@@ -302,9 +298,7 @@ def _inclusion_mutants(
     [c[1:] for c in INCLUSION_CASES],
     ids=[c[0] for c in INCLUSION_CASES],
 )
-def test_inclusion_corruptions_rejected(
-    index: int, size: int, leaf: bytes, proof: list[bytes], root: bytes
-) -> None:
+def test_inclusion_corruptions_rejected(index: int, size: int, leaf: bytes, proof: list[bytes], root: bytes) -> None:
     mutants = _inclusion_mutants(index, size, leaf, proof, root)
     assert len(mutants) >= 12
     for name, args in mutants:
@@ -367,9 +361,7 @@ CONSISTENCY_CASES = _consistency_cases()
     [c[1:] for c in CONSISTENCY_CASES],
     ids=[c[0] for c in CONSISTENCY_CASES],
 )
-def test_consistency_vectors_verify(
-    size1: int, size2: int, proof: list[bytes], root1: bytes, root2: bytes
-) -> None:
+def test_consistency_vectors_verify(size1: int, size2: int, proof: list[bytes], root1: bytes, root2: bytes) -> None:
     assert root1 == ROOTS[size1] and root2 == ROOTS[size2]
     verify_consistency(size1, size2, proof, root1, root2)
     assert rfc6962_proof(size1, LEAF_INPUTS[:size2]) == proof
@@ -527,16 +519,12 @@ EM = "\u2014"
 # golang.org/x/mod sumdb/note note_test.go (TestSign/TestOpen) and package doc.
 PETER_KEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
 ENOCH_KEY = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop"
-GO_TEXT = (
-    "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
-)
+GO_TEXT = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
 PETER_SIG = (
-    f"{EM} PeterNeumann "
-    "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+    f"{EM} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
 )
 ENOCH_SIG = (
-    f"{EM} EnochRoot "
-    "rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n"
+    f"{EM} EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n"
 )
 
 # The worked example of c2sp.org/signed-note as of C2SP commit d4c16da5 (it
@@ -887,9 +875,7 @@ def test_checkpoint_rejects(text: str) -> None:
 # ---------------------------------------------------------------------------
 
 N_LEAVES = 13
-CLI_LEAVES = [
-    json.dumps({"seq": i, "kind": "tool_call", "id": f"evt-{i:04d}"}).encode() for i in range(N_LEAVES)
-]
+CLI_LEAVES = [json.dumps({"seq": i, "kind": "tool_call", "id": f"evt-{i:04d}"}).encode() for i in range(N_LEAVES)]
 
 
 def _checkpoint_note(k: Key, size: int) -> str:
@@ -1070,9 +1056,7 @@ def _tamper_cases(key: Key, other: Key) -> dict[str, Callable[[dict[str, Any]], 
         k2 = Key("other.example/log", hashlib.sha256(b"o").digest())
         b["checkpoint"]["verifier_keys"].append(k2.vkey)
         root = root_from_leaves(CLI_LEAVES)
-        b["inclusion"]["note"] = k2.sign(
-            f"other.example/log\n{N_LEAVES}\n{base64.b64encode(root).decode()}\n"
-        )
+        b["inclusion"]["note"] = k2.sign(f"other.example/log\n{N_LEAVES}\n{base64.b64encode(root).decode()}\n")
 
     def consistency_flip_node(b: dict[str, Any]) -> None:
         proof = b["consistency"]["proof"]
@@ -1128,9 +1112,7 @@ def _tamper_cases(key: Key, other: Key) -> dict[str, Callable[[dict[str, Any]], 
         "inclusion index moved": set_(("inclusion", "index"), 4),
         "inclusion index out of range": set_(("inclusion", "index"), N_LEAVES),
         "inclusion index is bool": set_(("inclusion", "index"), True),
-        "inclusion leaf_hash of another leaf": set_(
-            ("inclusion", "leaf_hash"), leaf_hash(CLI_LEAVES[6]).hex()
-        ),
+        "inclusion leaf_hash of another leaf": set_(("inclusion", "leaf_hash"), leaf_hash(CLI_LEAVES[6]).hex()),
         "inclusion proof node flipped": inclusion_flip_node,
         "inclusion proof truncated": set_(("inclusion", "proof"), []),
         "inclusion root differs": set_(("inclusion", "root"), ROOTS[8].hex()),

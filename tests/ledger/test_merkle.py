@@ -206,9 +206,7 @@ def consistency_corruptions(
         yield "root1 = root2", (size1, size2, proof, root2, root2)
 
 
-def assert_inclusion_rejects_corruptions(
-    leaf: bytes, index: int, size: int, proof: list[bytes], root: bytes
-) -> int:
+def assert_inclusion_rejects_corruptions(leaf: bytes, index: int, size: int, proof: list[bytes], root: bytes) -> int:
     verify_inclusion(leaf, index, size, proof, root)  # the original is valid
     count = 0
     for desc, args in inclusion_corruptions(leaf, index, size, proof, root):
@@ -296,9 +294,7 @@ def test_published_inclusion(case: dict[str, Any]) -> None:
     verify_inclusion(h(case["leaf_hash"]), case["index"], case["size"], proof, h(case["root"]))
 
 
-@pytest.mark.parametrize(
-    "case", section("published_consistency"), ids=lambda c: f"{c['size1']}-to-{c['size2']}"
-)
+@pytest.mark.parametrize("case", section("published_consistency"), ids=lambda c: f"{c['size1']}-to-{c['size2']}")
 def test_published_consistency(case: dict[str, Any]) -> None:
     _, store = classic_tree()
     size1, size2, proof = case["size1"], case["size2"], hs(case["proof"])
@@ -312,9 +308,7 @@ def test_derived_inclusion_proofs_and_their_corruptions() -> None:
     for case in section("derived_exhaustive_inclusion"):
         index, size, proof = case["index"], case["size"], hs(case["proof"])
         assert prove_inclusion(index, size, reader(store, size)) == proof
-        probes += assert_inclusion_rejects_corruptions(
-            leaf_hashes[index], index, size, proof, classic_root(size)
-        )
+        probes += assert_inclusion_rejects_corruptions(leaf_hashes[index], index, size, proof, classic_root(size))
     assert probes > 36 * 10
 
 
@@ -324,9 +318,7 @@ def test_derived_consistency_proofs_and_their_corruptions() -> None:
     for case in section("derived_exhaustive_consistency"):
         size1, size2, proof = case["size1"], case["size2"], hs(case["proof"])
         assert prove_consistency(size1, size2, reader(store, size2)) == proof
-        probes += assert_consistency_rejects_corruptions(
-            size1, size2, proof, classic_root(size1), classic_root(size2)
-        )
+        probes += assert_consistency_rejects_corruptions(size1, size2, proof, classic_root(size1), classic_root(size2))
     assert probes > 36 * 10
 
 
@@ -335,14 +327,10 @@ def test_derived_consistency_proofs_and_their_corruptions() -> None:
 # transparency-dev accepts equal sizes with equal roots of any length ("don't care 2" is 12
 # bytes). flightlog is stricter and rejects every hash that is not 32 bytes, so this one probe
 # is expected to fail here; the test below pins that deviation.
-STRICTER_THAN_TRANSPARENCY_DEV = {
-    "testdata/consistency/additional/sizes-are-equal-one-and-proof-is-empty.json"
-}
+STRICTER_THAN_TRANSPARENCY_DEV = {"testdata/consistency/additional/sizes-are-equal-one-and-proof-is-empty.json"}
 
 
-@pytest.mark.parametrize(
-    "probe", section("probes", "inclusion"), ids=lambda p: p["path"].removeprefix("testdata/")
-)
+@pytest.mark.parametrize("probe", section("probes", "inclusion"), ids=lambda p: p["path"].removeprefix("testdata/"))
 def test_inclusion_probe(probe: dict[str, Any]) -> None:
     args = (h(probe["leafHash"]), probe["leafIdx"], probe["treeSize"])
     proof, root = hs(probe["proof"]), h(probe["root"])
@@ -353,9 +341,7 @@ def test_inclusion_probe(probe: dict[str, Any]) -> None:
         verify_inclusion(*args, proof, root)
 
 
-@pytest.mark.parametrize(
-    "probe", section("probes", "consistency"), ids=lambda p: p["path"].removeprefix("testdata/")
-)
+@pytest.mark.parametrize("probe", section("probes", "consistency"), ids=lambda p: p["path"].removeprefix("testdata/"))
 def test_consistency_probe(probe: dict[str, Any]) -> None:
     args = (probe["size1"], probe["size2"], hs(probe["proof"]), h(probe["root1"]))
     root2 = h(probe["root2"])
@@ -391,9 +377,7 @@ def test_real_world_ct_inclusion() -> None:
     leaf = leaf_hash(base64.b64decode(inc["leaf_input_b64"], validate=True))
     assert leaf == h(inc["leaf_hash"])
     assert base64.b64decode(ct["root_b64"], validate=True) == h(ct["root"])
-    probes = assert_inclusion_rejects_corruptions(
-        leaf, inc["index"], ct["tree_size"], hs(inc["proof"]), h(ct["root"])
-    )
+    probes = assert_inclusion_rejects_corruptions(leaf, inc["index"], ct["tree_size"], hs(inc["proof"]), h(ct["root"]))
     assert probes > 100
 
 
@@ -635,9 +619,7 @@ def test_verify_inclusion_fuzz(leaf: bytes, index: int, size: int, proof: list[b
     root1=hashes,
     root2=hashes,
 )
-def test_verify_consistency_fuzz(
-    size1: int, size2: int, proof: list[bytes], root1: bytes, root2: bytes
-) -> None:
+def test_verify_consistency_fuzz(size1: int, size2: int, proof: list[bytes], root1: bytes, root2: bytes) -> None:
     if size1 == size2 > 0 and not proof and root1 == root2 and len(root1) == HASH_SIZE:
         verify_consistency(size1, size2, proof, root1, root2)  # the one trivially true case
         return

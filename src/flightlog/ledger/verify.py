@@ -114,9 +114,7 @@ def verify_ledger(
             raise VerificationError("3 entries", "stored bytes do not match the leaf hash", index)
         for level, i, node in frontier.append(h):
             if stored_nodes.get((level, i)) != node:
-                raise VerificationError(
-                    "4 tree", f"stored Merkle node (level {level}, index {i}) is wrong", index
-                )
+                raise VerificationError("4 tree", f"stored Merkle node (level {level}, index {i}) is wrong", index)
         if b'"blob":"sha256:' in leaf:
             for digest in _BLOB_REF.findall(leaf):
                 digests.setdefault(digest.decode(), index)
@@ -174,8 +172,7 @@ def verify_ledger(
         if kept.size > frontier.size:
             raise VerificationError(
                 "9 trusted",
-                f"trusted checkpoint covers {kept.size} entries, the log has {frontier.size}: "
-                "the log was truncated",
+                f"trusted checkpoint covers {kept.size} entries, the log has {frontier.size}: the log was truncated",
                 frontier.size,
             )
         if ledger.root(kept.size) != kept.root:
