@@ -322,6 +322,28 @@ def traces(ctx: click.Context, limit: int) -> None:
 
 
 @cli.command()
+@click.argument("words", nargs=-1, required=True)
+@click.option("--limit", default=20, show_default=True, help="How many events, newest first.")
+@click.pass_context
+def search(ctx: click.Context, words: tuple[str, ...], limit: int) -> None:
+    """Find events containing every one of WORDS (full text over redacted events)."""
+    from flightlog.index import SearchIndex
+
+    ledger = _ledger(ctx)
+    index = SearchIndex(ledger.store.path)
+    try:
+        index.catch_up()
+        hits = index.search(" ".join(words), limit)
+    finally:
+        index.close()
+    if not hits:
+        click.echo("no matches")
+    for hit in hits:
+        snippet = " ".join(hit.snippet.split())
+        click.echo(f"#{hit.index} {hit.trace_id} {hit.type:<12} {snippet}")
+
+
+@cli.command()
 @click.argument("trace_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the events as JSON lines.")
 @click.pass_context

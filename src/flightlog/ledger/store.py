@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,9 @@ class SqliteStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
         if not path.exists():
             # SQLite gives the -wal and -shm files the mode of the database file.
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
@@ -90,13 +94,31 @@ class SqliteStore:
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"cannot open ledger database {path}: {exc}") from None
 
+    @property
+    def read(self) -> sqlite3.Connection:
+        """This thread's read connection: it sees only committed data (a WAL snapshot per
+        statement), never a transaction the writer connection has open."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=10000")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
     def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close the writer and every read connection (idempotent)."""
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        self._local = threading.local()
         self.conn.close()
 
     def get_meta(self, key: str) -> str | None:
         """Return a metadata value or None."""
-        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        row = self.read.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
@@ -105,7 +127,7 @@ class SqliteStore:
 
     def size(self) -> int:
         """Return the number of entries (the largest index + 1)."""
-        row = self.conn.execute("SELECT MAX(idx) FROM entries").fetchone()
+        row = self.read.execute("SELECT MAX(idx) FROM entries").fetchone()
         return 0 if row[0] is None else int(row[0]) + 1
 
     def append(self, rows: Sequence[EntryRow], nodes: Sequence[tuple[int, int, bytes]]) -> None:
@@ -142,32 +164,32 @@ class SqliteStore:
     def read_hash(self, level: int, index: int) -> bytes:
         """Return the stored hash of the complete subtree (level, index); level 0 is a leaf."""
         if level == 0:
-            row = self.conn.execute("SELECT leaf_hash FROM entries WHERE idx=?", (index,)).fetchone()
+            row = self.read.execute("SELECT leaf_hash FROM entries WHERE idx=?", (index,)).fetchone()
         else:
-            row = self.conn.execute("SELECT hash FROM nodes WHERE level=? AND idx=?", (level, index)).fetchone()
+            row = self.read.execute("SELECT hash FROM nodes WHERE level=? AND idx=?", (level, index)).fetchone()
         if row is None:
             raise LedgerError(f"missing Merkle node level {level} index {index}")
         return bytes(row[0])
 
     def leaf(self, index: int) -> tuple[str, bytes] | None:
         """Return (event_id, leaf bytes) of an entry, or None."""
-        row = self.conn.execute("SELECT event_id, leaf FROM entries WHERE idx=?", (index,)).fetchone()
+        row = self.read.execute("SELECT event_id, leaf FROM entries WHERE idx=?", (index,)).fetchone()
         return None if row is None else (str(row[0]), bytes(row[1]))
 
     def index_of(self, event_id: str) -> int | None:
         """Return the index of the entry with this event id, or None."""
-        row = self.conn.execute("SELECT idx FROM entries WHERE event_id=?", (event_id,)).fetchone()
+        row = self.read.execute("SELECT idx FROM entries WHERE event_id=?", (event_id,)).fetchone()
         return None if row is None else int(row[0])
 
     def iter_entries(self, batch: int = 5000) -> Iterator[tuple[int, str, bytes, bytes]]:
         """Yield (index, event_id, leaf, stored leaf_hash) in index order."""
-        cur = self.conn.execute("SELECT idx, event_id, leaf, leaf_hash FROM entries ORDER BY idx")
+        cur = self.read.execute("SELECT idx, event_id, leaf, leaf_hash FROM entries ORDER BY idx")
         while rows := cur.fetchmany(batch):
             yield from rows
 
     def iter_nodes(self) -> Iterator[tuple[int, int, bytes]]:
         """Yield every stored (level, index, hash) of level >= 1."""
-        yield from self.conn.execute("SELECT level, idx, hash FROM nodes")
+        yield from self.read.execute("SELECT level, idx, hash FROM nodes")
 
     def add_checkpoint(self, size: int, root: bytes, note: str, created: str) -> None:
         """Store a signed checkpoint (durable)."""
@@ -178,17 +200,17 @@ class SqliteStore:
 
     def checkpoints(self) -> list[StoredCheckpoint]:
         """Return every stored checkpoint, oldest first."""
-        rows = self.conn.execute("SELECT size, root, note, created FROM checkpoints ORDER BY id")
+        rows = self.read.execute("SELECT size, root, note, created FROM checkpoints ORDER BY id")
         return [StoredCheckpoint(int(s), bytes(r), str(n), str(c)) for s, r, n, c in rows]
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         """Return the newest checkpoint or None."""
-        row = self.conn.execute("SELECT size, root, note, created FROM checkpoints ORDER BY id DESC LIMIT 1").fetchone()
+        row = self.read.execute("SELECT size, root, note, created FROM checkpoints ORDER BY id DESC LIMIT 1").fetchone()
         return None if row is None else StoredCheckpoint(int(row[0]), bytes(row[1]), row[2], row[3])
 
     def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
         """Return the newest checkpoint of exactly this size, or None."""
-        row = self.conn.execute(
+        row = self.read.execute(
             "SELECT size, root, note, created FROM checkpoints WHERE size=? ORDER BY id DESC LIMIT 1",
             (size,),
         ).fetchone()
@@ -196,7 +218,7 @@ class SqliteStore:
 
     def traces(self, limit: int = 50) -> list[tuple[str, int, str, str, str]]:
         """Return (trace_id, events, first timestamp, last timestamp, agent ids), newest first."""
-        rows = self.conn.execute(
+        rows = self.read.execute(
             "SELECT trace_id, COUNT(*), MIN(timestamp), MAX(timestamp), GROUP_CONCAT(DISTINCT agent_id)"
             " FROM entries GROUP BY trace_id ORDER BY MAX(idx) DESC LIMIT ?",
             (limit,),
@@ -205,7 +227,7 @@ class SqliteStore:
 
     def trace_leaves(self, trace_id: str) -> list[tuple[int, bytes]]:
         """Return (index, leaf bytes) of one trace's entries in index order."""
-        rows = self.conn.execute("SELECT idx, leaf FROM entries WHERE trace_id=? ORDER BY idx", (trace_id,))
+        rows = self.read.execute("SELECT idx, leaf FROM entries WHERE trace_id=? ORDER BY idx", (trace_id,))
         return [(int(i), bytes(b)) for i, b in rows]
 
 
@@ -247,7 +269,7 @@ def query_traces(
         + f" GROUP BY trace_id {having}"
         " ORDER BY MAX(idx) DESC LIMIT ?"
     )
-    rows = store.conn.execute(sql, [*args, *([before] if before is not None else []), limit])
+    rows = store.read.execute(sql, [*args, *([before] if before is not None else []), limit])
     return [
         {
             "trace_id": t,

@@ -11,10 +11,11 @@ import json
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import anyio
 from google.rpc import status_pb2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +25,7 @@ from starlette.routing import Route
 
 from flightlog.capture import otlp
 from flightlog.errors import FlightlogError, ValidationError
+from flightlog.index import SearchIndex
 from flightlog.ledger.log import Ledger, PendingEntry
 from flightlog.ledger.store import query_traces
 from flightlog.pipeline import Pipeline
@@ -67,6 +69,7 @@ class Collector:
         self.ledger = Ledger.open(home)
         self.pipeline = Pipeline(self.ledger, redactor, source_kind="api")
         self.tokens = TokenStore(home)
+        self.index = SearchIndex(home / "ledger.db")
         self._pending = 0
         self._pending_lock = threading.Lock()
 
@@ -134,10 +137,20 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        state["c"] = Collector(home, settings, redactor)
+        c = state["c"] = Collector(home, settings, redactor)
+
+        async def keep_index_current() -> None:
+            while True:
+                await run_in_threadpool(c.index.catch_up)
+                await anyio.sleep(0.5)
+
         try:
-            yield
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(keep_index_current)
+                yield
+                tasks.cancel_scope.cancel()
         finally:
+            c.index.close()
             state.pop("c").ledger.close()
 
     async def post_events(request: Request) -> Response:
@@ -284,6 +297,19 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
             }
         )
 
+    async def get_search(request: Request) -> Response:
+        c = collector()
+        if (denied := c.authorize(request, "read")) is not None:
+            return denied
+        q = request.query_params.get("q", "")
+        try:
+            limit = min(max(int(request.query_params.get("limit", "50")), 1), 500)
+        except ValueError:
+            return _error(400, "limit must be an integer")
+        await run_in_threadpool(c.index.catch_up)
+        hits = await run_in_threadpool(c.index.search, q, limit)
+        return JSONResponse({"query": q, "hits": [asdict(h) for h in hits]})
+
     async def get_openapi(request: Request) -> Response:
         return JSONResponse(openapi_document())
 
@@ -298,6 +324,7 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
         Route("/api/v1/events/{event_id}", get_event, methods=["GET"]),
         Route("/api/v1/traces", get_traces, methods=["GET"]),
         Route("/api/v1/traces/{trace_id}", get_trace, methods=["GET"]),
+        Route("/api/v1/search", get_search, methods=["GET"]),
         Route("/api/v1/checkpoint", get_checkpoint, methods=["GET"]),
         Route("/openapi.json", get_openapi, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

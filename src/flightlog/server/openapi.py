@@ -165,6 +165,15 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": {"description": "{trace_id, events}"}, **_errors(401, 403, 404)},
                 }
             },
+            "/api/v1/search": {
+                "get": {
+                    "summary": "Full-text search over redacted events (every word must occur), newest first",
+                    "parameters": [_query("q", "words to find"), _query("limit", "1-500, default 50", "integer")],
+                    "responses": {
+                        "200": {"description": "{query, hits: [{index, event_id, trace_id, type, snippet}]}"}
+                    },
+                }
+            },
             "/api/v1/checkpoint": {
                 "get": {
                     "summary": "The latest signed checkpoint and the log's verifier keys",

@@ -1,0 +1,39 @@
+"""Full-text search over redacted events, through the API and the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import make_event
+from tests.redact_cases import GITHUB_PAT
+from tests.server.conftest import Server
+
+
+def test_search_finds_words_never_secrets(serve: Callable[..., Server], home: Path) -> None:
+    server = serve()
+    events = [
+        make_event(0, payload={"text": "refactor the flux capacitor module"}),
+        make_event(1, type="shell", payload={"command": f"GH_TOKEN={GITHUB_PAT} gh release create"}),
+        make_event(2, type="prompt", payload={"text": "unrelated words"}),
+    ]
+    assert httpx.post(server.url + "/api/v1/events", json=events).status_code == 200
+    hits = httpx.get(server.url + "/api/v1/search", params={"q": "flux capacitor"}).json()["hits"]
+    assert [h["index"] for h in hits] == [0] and "[flux]" in hits[0]["snippet"]
+    assert httpx.get(server.url + "/api/v1/search", params={"q": GITHUB_PAT}).json()["hits"] == []
+    redacted = httpx.get(server.url + "/api/v1/search", params={"q": "REDACTED github"}).json()["hits"]
+    assert [h["index"] for h in redacted] == [1]
+    odd = httpx.get(server.url + "/api/v1/search", params={"q": 'AND OR "( NEAR'})
+    assert odd.status_code == 200
+    server.stop()
+    out = subprocess.run(
+        [sys.executable, "-m", "flightlog", "--home", str(home), "search", "capacitor"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.startswith("#0 ")
