@@ -33,6 +33,7 @@ from flightlog.redact import Redactor
 from flightlog.render import tree_order
 from flightlog.server.auth import TokenStore, role_allows
 from flightlog.server.body import BodyError, read_body
+from flightlog.server.metrics import CollectorMetrics
 from flightlog.server.openapi import openapi_document
 
 __all__ = ["ServerSettings", "create_app"]
@@ -70,6 +71,7 @@ class Collector:
         self.pipeline = Pipeline(self.ledger, redactor, source_kind="api")
         self.tokens = TokenStore(home)
         self.index = SearchIndex(home / "ledger.db")
+        self.metrics = CollectorMetrics()
         self._pending = 0
         self._pending_lock = threading.Lock()
 
@@ -89,17 +91,22 @@ class Collector:
             return _error(403, f"a {token.role} token may not do this (needs {need})")
         return None
 
-    async def store(self, entries: list[PendingEntry]) -> list[int]:
+    async def store(self, entries: list[PendingEntry], source: str) -> list[int]:
         """Append durably off the event loop, refusing work past the pending limit."""
         with self._pending_lock:
             if self._pending + len(entries) > self.settings.max_pending_events:
+                self.metrics.overloaded.inc()
                 raise _Overloaded()
             self._pending += len(entries)
+            self.metrics.queue_depth.set(self._pending)
         try:
-            return await run_in_threadpool(self.ledger.append, entries)
+            indexes = await run_in_threadpool(self.ledger.append, entries)
         finally:
             with self._pending_lock:
                 self._pending -= len(entries)
+                self.metrics.queue_depth.set(self._pending)
+        self.metrics.observe_stored([e.event for e in entries], source)
+        return indexes
 
 
 class _Overloaded(Exception):
@@ -176,13 +183,15 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
         if too_big:
             return _error(413, "event(s) too large; nothing stored", too_big)
         good, bad = await run_in_threadpool(c.pipeline.prepare_batch, raws)
+        c.metrics.received.labels("api").inc(len(raws))
         if bad:
+            c.metrics.rejected.labels("api", "validation").inc(len(bad))
             details = [{"index": r.index, "field": r.field, "reason": r.reason} for r in bad]
             return _error(422, f"{len(bad)} invalid event(s); nothing stored", details)
         if not good:
             return JSONResponse({"stored": 0, "event_ids": [], "indexes": []})
         try:
-            indexes = await c.store(good)
+            indexes = await c.store(good, "api")
         except _Overloaded:
             return _error(503, "too many events waiting to be committed; retry later")
         return JSONResponse(
@@ -207,11 +216,16 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
             except ValidationError as exc:
                 return _otlp_error(400, exc.message, ctype)
             good, bad = await run_in_threadpool(c.pipeline.prepare_batch, batch.events)
+            c.metrics.received.labels("otlp").inc(len(batch.events) + batch.rejected)
+            if batch.rejected:
+                c.metrics.rejected.labels("otlp", "decode").inc(batch.rejected)
+            if bad:
+                c.metrics.rejected.labels("otlp", "validation").inc(len(bad))
             batch.rejected += len(bad)
             batch.errors.extend(f"item {r.index}: {r.field}: {r.reason}" for r in bad[:20])
             if good:
                 try:
-                    await c.store(good)
+                    await c.store(good, "otlp")
                 except _Overloaded:
                     return _otlp_error(503, "overloaded; retry later", ctype)
             return Response(respond(batch, ctype), media_type=ctype)
@@ -310,6 +324,15 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
         hits = await run_in_threadpool(c.index.search, q, limit)
         return JSONResponse({"query": q, "hits": [asdict(h) for h in hits]})
 
+    async def get_metrics(request: Request) -> Response:
+        c = collector()
+        if (denied := c.authorize(request, "read")) is not None:
+            return denied
+        c.metrics.ledger_entries.set(c.ledger.size)
+        latest = c.ledger.store.latest_checkpoint()
+        c.metrics.checkpoint_size.set(latest.size if latest else 0)
+        return Response(c.metrics.render(), media_type="text/plain; version=0.0.4")
+
     async def get_openapi(request: Request) -> Response:
         return JSONResponse(openapi_document())
 
@@ -326,6 +349,7 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
         Route("/api/v1/traces/{trace_id}", get_trace, methods=["GET"]),
         Route("/api/v1/search", get_search, methods=["GET"]),
         Route("/api/v1/checkpoint", get_checkpoint, methods=["GET"]),
+        Route("/metrics", get_metrics, methods=["GET"]),
         Route("/openapi.json", get_openapi, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]

@@ -180,6 +180,12 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": {"description": "{origin, size, root, note, verifier_key, verifier_keys}"}},
                 }
             },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics: agent signals and ingest health (role read)",
+                    "responses": {"200": {"description": "Prometheus text format"}, **_errors(401, 403)},
+                }
+            },
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}},
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
         },

@@ -1,0 +1,88 @@
+"""Prometheus metrics of the collector: the seed's five agent signals plus ingest health.
+
+Signals, each derived from stored events as they are committed:
+- action latency: seconds from a trace's prompt to each later event of that turn
+  (`flightlog_action_latency_seconds`; the largest per trace is the turn's latency);
+- tool failure rate: `flightlog_tool_failures_total / flightlog_tool_calls_total`;
+- rollback rate: `flightlog_rollbacks_total / flightlog_commits_total`;
+- approval bypass attempts: actions the policy stage denied (`flightlog_denied_actions_total`);
+- hallucination rate: outputs failing schema validation,
+  `flightlog_events_rejected_total{reason="validation"} / flightlog_events_received_total`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any, Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["CollectorMetrics"]
+
+_MAX_TRACKED_TRACES: Final = 10_000  # prompts remembered for the latency signal (LRU)
+
+
+def _seconds(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp).timestamp()
+
+
+class CollectorMetrics:
+    """A registry of its own per app, so two apps in one process never share counters."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.received = Counter(
+            "flightlog_events_received", "Events received, before validation", ["source"], registry=r
+        )
+        self.stored = Counter("flightlog_events_stored", "Events durably committed", ["source", "type"], registry=r)
+        self.rejected = Counter(
+            "flightlog_events_rejected", "Events refused (validation, decode, size)", ["source", "reason"], registry=r
+        )
+        self.overloaded = Counter("flightlog_overload_responses", "503 answers given under overload", registry=r)
+        self.tool_calls = Counter("flightlog_tool_calls", "Tool call events", registry=r)
+        self.tool_failures = Counter("flightlog_tool_failures", "Tool call events with status error", registry=r)
+        self.rollbacks = Counter("flightlog_rollbacks", "Rollback events", registry=r)
+        self.commits = Counter("flightlog_commits", "git_op commit events", registry=r)
+        self.denied = Counter(
+            "flightlog_denied_actions", "Actions denied by policy (approval bypass attempts)", registry=r
+        )
+        self.latency = Histogram(
+            "flightlog_action_latency_seconds",
+            "Seconds from a trace's prompt to each later event of the turn",
+            buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
+            registry=r,
+        )
+        self.queue_depth = Gauge("flightlog_queue_depth", "Events accepted but not yet committed", registry=r)
+        self.ledger_entries = Gauge("flightlog_ledger_entries", "Entries in the ledger", registry=r)
+        self.checkpoint_size = Gauge("flightlog_checkpoint_size", "Size of the latest signed checkpoint", registry=r)
+        self._prompts: OrderedDict[str, float] = OrderedDict()
+
+    def observe_stored(self, events: list[dict[str, Any]], source: str) -> None:
+        """Update the signals from events that were just committed."""
+        for ev in events:
+            kind, status = ev["type"], ev.get("status")
+            self.stored.labels(source, kind).inc()
+            if kind == "tool_call":
+                self.tool_calls.inc()
+                if status == "error":
+                    self.tool_failures.inc()
+            elif kind == "rollback":
+                self.rollbacks.inc()
+            elif kind == "git_op" and ev["payload"].get("op") == "commit":
+                self.commits.inc()
+            if status == "denied":
+                self.denied.inc()
+            when = _seconds(ev["timestamp"])
+            if kind == "prompt":
+                self._prompts[ev["trace_id"]] = when
+                self._prompts.move_to_end(ev["trace_id"])
+                while len(self._prompts) > _MAX_TRACKED_TRACES:
+                    self._prompts.popitem(last=False)
+            elif (start := self._prompts.get(ev["trace_id"])) is not None and when >= start:
+                self.latency.observe(when - start)
+
+    def render(self) -> bytes:
+        """Return the Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)

@@ -1,0 +1,65 @@
+"""GET /metrics reflects what agents did, and every metric the shipped alerts use exists."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import make_event
+from tests.server.conftest import Server
+
+ALERTS = Path(__file__).parent.parent.parent / "deploy" / "prometheus" / "alerts.yml"
+
+
+def _value(text: str, name: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_metrics_count_agent_signals(serve: Callable[..., Server]) -> None:
+    server = serve()
+    t0 = "2026-11-24T17:00:00.000Z"
+    events = [
+        make_event(0, type="prompt", payload={"text": "go"}, timestamp=t0),
+        make_event(1, type="tool_call", payload={"tool_name": "Bash"}, timestamp="2026-11-24T17:00:02.000Z"),
+        make_event(
+            2, type="tool_call", payload={"tool_name": "Bash"}, status="error", timestamp="2026-11-24T17:00:04.000Z"
+        ),
+        make_event(3, type="git_op", payload={"op": "commit"}, timestamp="2026-11-24T17:00:05.000Z"),
+        make_event(4, type="rollback", payload={}, timestamp="2026-11-24T17:00:06.000Z"),
+        make_event(5, type="policy_evaluation", payload={}, status="denied", timestamp="2026-11-24T17:00:07.000Z"),
+    ]
+    assert httpx.post(server.url + "/api/v1/events", json=events).status_code == 200
+    assert httpx.post(server.url + "/api/v1/events", json=[make_event(9, span_id="bad")]).status_code == 422
+    text = httpx.get(server.url + "/metrics").text
+    assert _value(text, "flightlog_tool_calls_total") == 2
+    assert _value(text, "flightlog_tool_failures_total") == 1
+    assert _value(text, "flightlog_commits_total") == 1
+    assert _value(text, "flightlog_rollbacks_total") == 1
+    assert _value(text, "flightlog_denied_actions_total") == 1
+    assert _value(text, "flightlog_events_received_total") == 7
+    assert _value(text, 'flightlog_events_rejected_total{reason="validation",source="api"}') == 1
+    assert _value(text, "flightlog_action_latency_seconds_count") == 5
+    assert _value(text, "flightlog_action_latency_seconds_sum") == 2 + 4 + 5 + 6 + 7
+    assert _value(text, "flightlog_ledger_entries") == 6
+
+
+def test_alert_rules_use_only_exported_metrics(serve: Callable[..., Server]) -> None:
+    server = serve()
+    text = httpx.get(server.url + "/metrics").text
+    exported = set(re.findall(r"^# TYPE (\S+) (\S+)", text, re.M))
+    names = set()
+    for name, kind in exported:
+        names.add(name)
+        if kind == "counter":
+            names.add(name + "_total")
+        if kind == "histogram":
+            names.update({name + "_bucket", name + "_sum", name + "_count"})
+    used = set(re.findall(r"\b(flightlog_[a-z_]+)", ALERTS.read_text()))
+    assert used and used <= names, used - names
