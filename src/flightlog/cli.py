@@ -402,6 +402,12 @@ def show(ctx: click.Context, trace_id: str, as_json: bool) -> None:
     show_default=True,
     help="Let clients on 127.0.0.1/::1 in without a token.",
 )
+@click.option(
+    "--export-otlp",
+    default=None,
+    metavar="URL",
+    help="Also forward every stored event as an OTLP span to this /v1/traces URL (Jaeger, Tempo, Phoenix…).",
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -411,6 +417,7 @@ def serve(
     max_body_bytes: int,
     max_event_bytes: int,
     anonymous_loopback: bool,
+    export_otlp: str | None,
 ) -> None:
     """Run the collector: OTLP/HTTP receiver, events API and query API.
 
@@ -423,7 +430,10 @@ def serve(
 
     home = resolve_home(serve_home or ctx.obj["home"])
     settings = ServerSettings(
-        max_body_bytes=max_body_bytes, max_event_bytes=max_event_bytes, anonymous_loopback=anonymous_loopback
+        max_body_bytes=max_body_bytes,
+        max_event_bytes=max_event_bytes,
+        anonymous_loopback=anonymous_loopback,
+        export_otlp=export_otlp,
     )
     config = uvicorn.Config(create_app(home, settings), host=host, port=port, log_level="warning")
 

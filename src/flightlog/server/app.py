@@ -33,6 +33,7 @@ from flightlog.redact import Redactor
 from flightlog.render import tree_order
 from flightlog.server.auth import TokenStore, role_allows
 from flightlog.server.body import BodyError, read_body
+from flightlog.server.export import OtlpForwarder
 from flightlog.server.metrics import CollectorMetrics
 from flightlog.server.openapi import openapi_document
 
@@ -51,6 +52,7 @@ class ServerSettings:
     max_event_bytes: int = 1024 * 1024  # one event's JSON, before redaction and blobs
     max_pending_events: int = 100_000  # accepted but not yet committed; over it: 503
     anonymous_loopback: bool = True  # loopback clients need no token
+    export_otlp: str | None = None  # forward stored events as OTLP spans to this /v1/traces URL
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -72,6 +74,7 @@ class Collector:
         self.tokens = TokenStore(home)
         self.index = SearchIndex(home / "ledger.db")
         self.metrics = CollectorMetrics()
+        self.forwarder = OtlpForwarder(settings.export_otlp) if settings.export_otlp else None
         self._pending = 0
         self._pending_lock = threading.Lock()
 
@@ -105,7 +108,10 @@ class Collector:
             with self._pending_lock:
                 self._pending -= len(entries)
                 self.metrics.queue_depth.set(self._pending)
-        self.metrics.observe_stored([e.event for e in entries], source)
+        stored = [e.event for e in entries]
+        self.metrics.observe_stored(stored, source)
+        if self.forwarder is not None:
+            self.forwarder.submit(stored)
         return indexes
 
 
@@ -157,6 +163,8 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
                 yield
                 tasks.cancel_scope.cancel()
         finally:
+            if c.forwarder is not None:
+                await run_in_threadpool(c.forwarder.close)
             c.index.close()
             state.pop("c").ledger.close()
 
