@@ -22,7 +22,7 @@ import math
 import tomllib
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -31,11 +31,11 @@ from typing import Any, Final, TypeAlias, cast
 
 import re2
 
-from flightlog.errors import RedactionRuleError, ValidationError
+from flightlog._internal.jsonwalk import MAX_DEPTH, _format_path, _keys, _rebuild, _strings
+from flightlog.errors import RedactionRuleError
 
 __all__ = ["MAX_DEPTH", "Redaction", "Redactor", "shannon_entropy"]
 
-MAX_DEPTH: Final = 10_000
 """Containers nested deeper than this (or cyclic) are refused by `Redactor.redact_value`."""
 
 _Regex: TypeAlias = "re2._Regexp[str]"
@@ -476,114 +476,6 @@ def _winner(group: list[tuple[int, int, int]], end: int) -> tuple[int, int, int]
 # --- walking JSON-like values -------------------------------------------------------------
 # _strings and _keys visit the same strings in the same (document) order: dict values in
 # insertion order, list and tuple items in order; dict keys are not visited.
-
-
-def _strings(value: dict[Any, Any] | list[Any] | tuple[Any, ...], path: str) -> list[str]:
-    found: list[str] = []
-    stack: list[Iterator[object]] = [iter(value.values() if isinstance(value, dict) else value)]
-    while stack:
-        for child in stack[-1]:
-            if isinstance(child, str):
-                found.append(child)
-            elif isinstance(child, dict | list | tuple):
-                if len(stack) >= MAX_DEPTH:
-                    raise ValidationError(path, f"nested deeper than {MAX_DEPTH} levels")
-                stack.append(iter(child.values() if isinstance(child, dict) else child))
-                break
-        else:
-            stack.pop()
-    return found
-
-
-def _items(node: Any) -> Iterator[tuple[Any, object]]:
-    return iter(node.items()) if isinstance(node, dict) else enumerate(node)
-
-
-def _keys(value: object, wanted: Iterable[int]) -> dict[int, tuple[Any, ...]]:
-    # The keys from value down to each wanted string (by its index in _strings order).
-    wanted = set(wanted)
-    found: dict[int, tuple[Any, ...]] = {}
-    keys: list[Any] = []
-    stack = [_items(value)]
-    index = 0
-    while stack and len(found) < len(wanted):
-        for key, child in stack[-1]:
-            if isinstance(child, str):
-                if index in wanted:
-                    found[index] = (*keys, key)
-                index += 1
-            elif isinstance(child, dict | list | tuple):
-                keys.append(key)
-                stack.append(_items(child))
-                break
-        else:
-            stack.pop()
-            if keys:
-                keys.pop()
-    return found
-
-
-def _rebuild(value: object, changes: list[tuple[tuple[Any, ...], str]]) -> object:
-    # Copy-on-write along the changed paths; untouched subtrees are shared with value.
-    copies: dict[tuple[Any, ...], Any] = {}
-    tuples: list[tuple[Any, ...]] = []
-
-    def copy_of(keys: tuple[Any, ...], original: Any) -> Any:
-        if keys not in copies:
-            if isinstance(original, tuple):
-                tuples.append(keys)
-                copies[keys] = list(original)
-            else:
-                copies[keys] = original.copy()
-        return copies[keys]
-
-    for keys, text in changes:
-        node: Any = copy_of((), value)
-        original: Any = value
-        for depth, key in enumerate(keys[:-1]):
-            original = original[key]
-            child = copy_of(keys[: depth + 1], original)
-            node[key] = child
-            node = child
-        node[keys[-1]] = text
-    for keys in sorted(tuples, key=len, reverse=True):
-        if keys:
-            copies[keys[:-1]][keys[-1]] = tuple(copies[keys])
-        else:
-            copies[()] = tuple(copies[()])
-    return copies[()]
-
-
-_NAME_ESCAPES: Final = {
-    **{c: f"\\u{c:04x}" for c in (*range(0x20), *range(0xD800, 0xE000))},
-    0x08: "\\b",
-    0x09: "\\t",
-    0x0A: "\\n",
-    0x0C: "\\f",
-    0x0D: "\\r",
-    0x27: "\\'",
-    0x5C: "\\\\",
-}
-
-
-def _format_path(base: str, value: object, keys: tuple[Any, ...]) -> str:
-    """Return the RFC 9535 normalized path of value[keys[0]][keys[1]]... below `base`.
-
-    Member names use the normalized name selector (§2.7): `['a\\'b']`, control characters as
-    `\\b \\f \\n \\r \\t` or `\\u00xx`; list items use `[3]`. Example: `$['payload']['items'][3]`.
-    """
-    parts = [base]
-    node: Any = value
-    for key in keys:
-        if isinstance(node, dict):
-            parts.append("['" + str(key).translate(_NAME_ESCAPES) + "']")
-        else:
-            parts.append(f"[{key}]")
-        node = node[key]
-    return "".join(parts)
-
-
-# --- loading rules --------------------------------------------------------------------------
 
 
 @cache
