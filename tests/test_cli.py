@@ -86,3 +86,14 @@ def test_one_writer_at_a_time_but_reading_works_beside_it(home: Path, flightlog:
 def test_reading_an_empty_home_is_a_clear_error(flightlog: CliRunner) -> None:
     proc = flightlog("traces")
     assert proc.returncode != 0 and "no ledger" in proc.stderr
+
+
+def test_kept_checkpoint_file_verifies(flightlog: CliRunner, tmp_path: Path) -> None:
+    flightlog("ingest", "-", input=jsonl([make_event(i) for i in range(3)]), check=True)
+    kept = tmp_path / "kept.note"
+    kept.write_text(flightlog("checkpoint", check=True).stdout)
+    flightlog("ingest", "-", input=jsonl([make_event(i) for i in range(3, 5)]), check=True)
+    key = flightlog("keys", "export", check=True).stdout.split()[-1]
+    proc = flightlog("verify", "--checkpoint", str(kept), "--key", key)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 trusted checkpoint(s) match" in proc.stdout

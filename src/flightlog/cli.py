@@ -165,7 +165,11 @@ def verify(ctx: click.Context, keys: tuple[str, ...], trusted: tuple[Path, ...],
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def checkpoint(ctx: click.Context, as_json: bool) -> None:
-    """Print the latest signed checkpoint (issuing one if entries arrived since)."""
+    """Print the latest signed checkpoint note (issuing one if entries arrived since).
+
+    stdout is exactly the signed note, so `flightlog checkpoint > kept.note` keeps one for
+    `verify --checkpoint`; the verifier key goes to stderr.
+    """
     ledger = _ledger(ctx, None)
     cp = ledger.checkpoint()
     if as_json:
@@ -181,7 +185,7 @@ def checkpoint(ctx: click.Context, as_json: bool) -> None:
         )
     else:
         click.echo(cp.note, nl=False)
-        click.echo(f"\nverifier key: {ledger.keys.active_verifier_key()}")
+        click.echo(f"verifier key: {ledger.keys.active_verifier_key()}", err=True)  # stdout stays a note
 
 
 @cli.group()
