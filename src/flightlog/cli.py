@@ -47,6 +47,16 @@ def _emit_json(data: object) -> None:
     click.echo(json.dumps(data, indent=2))
 
 
+def _emit_proof(data: dict[str, Any], heading: str, as_json: bool) -> None:
+    """Print a proof record as JSON, or as a heading and its numbered hashes."""
+    if as_json:
+        _emit_json(data)
+        return
+    click.echo(heading)
+    for i, h in enumerate(data["proof"]):
+        click.echo(f"  {i}: {h}")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--home",
@@ -170,22 +180,12 @@ def checkpoint(ctx: click.Context, as_json: bool) -> None:
     stdout is exactly the signed note, so `flightlog checkpoint > kept.note` keeps one for
     `verify --checkpoint`; the verifier key goes to stderr.
     """
-    ledger = _ledger(ctx, None)
-    cp = ledger.checkpoint()
+    record = _ledger(ctx, None).checkpoint_record()
     if as_json:
-        _emit_json(
-            {
-                "origin": ledger.origin,
-                "size": cp.size,
-                "root": cp.root.hex(),
-                "note": cp.note,
-                "verifier_key": ledger.keys.active_verifier_key(),
-                "verifier_keys": ledger.keys.verifier_keys(),
-            }
-        )
+        _emit_json(record)
     else:
-        click.echo(cp.note, nl=False)
-        click.echo(f"verifier key: {ledger.keys.active_verifier_key()}", err=True)  # stdout stays a note
+        click.echo(record["note"], nl=False)
+        click.echo(f"verifier key: {record['verifier_key']}", err=True)  # stdout stays a note
 
 
 @cli.group()
@@ -200,28 +200,9 @@ def proof() -> None:
 def proof_inclusion(ctx: click.Context, ref: str, as_json: bool) -> None:
     """Prove that an entry is in the tree of the latest signed checkpoint."""
     ledger = _ledger(ctx, None)
-    index = ledger.resolve_index(ref)
-    cp = ledger.checkpoint()
-    path = ledger.prove_inclusion(index, cp.size)
-    found = ledger.store.leaf(index)
-    assert found is not None  # prove_inclusion checked index < size
-    event_id, leaf = found
-    data = {
-        "index": index,
-        "event_id": event_id,
-        "size": cp.size,
-        "leaf_hash": ledger.store.read_hash(0, index).hex(),
-        "leaf": base64.b64encode(leaf).decode(),
-        "proof": [h.hex() for h in path],
-        "root": cp.root.hex(),
-        "note": cp.note,
-    }
-    if as_json:
-        _emit_json(data)
-    else:
-        click.echo(f"entry {index} ({event_id}) in tree of size {cp.size}, root {cp.root.hex()}")
-        for i, h in enumerate(path):
-            click.echo(f"  {i}: {h.hex()}")
+    data = ledger.inclusion_record(ledger.resolve_index(ref))
+    heading = f"entry {data['index']} ({data['event_id']}) in tree of size {data['size']}, root {data['root']}"
+    _emit_proof(data, heading, as_json)
 
 
 @proof.command("consistency")
@@ -242,12 +223,7 @@ def proof_consistency(ctx: click.Context, old: int, new: int | None, as_json: bo
         "root2": ledger.root(new).hex(),
         "proof": [h.hex() for h in path],
     }
-    if as_json:
-        _emit_json(data)
-    else:
-        click.echo(f"{old} -> {new}: root1 {data['root1']} root2 {data['root2']}")
-        for i, h in enumerate(path):
-            click.echo(f"  {i}: {h.hex()}")
+    _emit_proof(data, f"{old} -> {new}: root1 {data['root1']} root2 {data['root2']}", as_json)
 
 
 @cli.command()

@@ -5,6 +5,7 @@ Everything stored under `$FLIGHTLOG_HOME`: `ledger.db` (SQLite), `blobs/`, `keys
 
 from __future__ import annotations
 
+import base64
 import copy
 import fcntl
 import os
@@ -223,6 +224,39 @@ class Ledger:
         if not 0 < size1 <= size2 <= self.size:
             raise ProofError(f"need 0 < OLD <= NEW <= {self.size}, got {size1} and {size2}")
         return merkle.prove_consistency(size1, size2, self.store.read_hash)
+
+    def checkpoint_record(self) -> dict[str, Any]:
+        """Return the latest checkpoint as the JSON the CLI and the API hand to auditors:
+        origin, size, root (hex), the signed note and every verifier key."""
+        cp = self.checkpoint()
+        return {
+            "origin": self.origin,
+            "size": cp.size,
+            "root": cp.root.hex(),
+            "note": cp.note,
+            "verifier_key": self.keys.active_verifier_key(),
+            "verifier_keys": self.keys.verifier_keys(),
+        }
+
+    def inclusion_record(self, index: int) -> dict[str, Any]:
+        """Return the inclusion proof of entry `index` in the latest checkpoint's tree as JSON:
+        index, event_id, size, leaf_hash, leaf (base64 of the exact bytes), proof, root, note."""
+        cp = self.checkpoint()
+        path = self.prove_inclusion(index, cp.size)
+        found = self.store.leaf(index)
+        if found is None:
+            raise LedgerError(f"entry {index} is missing")
+        event_id, leaf = found
+        return {
+            "index": index,
+            "event_id": event_id,
+            "size": cp.size,
+            "leaf_hash": self.store.read_hash(0, index).hex(),
+            "leaf": base64.b64encode(leaf).decode(),
+            "proof": [h.hex() for h in path],
+            "root": cp.root.hex(),
+            "note": cp.note,
+        }
 
     def root(self, size: int) -> bytes:
         """Return the root hash of the tree of the first `size` entries."""

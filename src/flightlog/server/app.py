@@ -6,7 +6,6 @@ durably committed (the ledger's group commit has fsynced them).
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -135,8 +134,6 @@ def _parse_events(body: bytes, content_type: str) -> list[object]:
                 out.append(json.loads(line))
             except json.JSONDecodeError as exc:
                 raise ValidationError("$", f"line {n + 1}: invalid JSON ({exc.msg})") from None
-    if content_type == _JSON and len(out) == 1 and isinstance(out[0], dict):
-        return out
     return out
 
 
@@ -290,34 +287,14 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
             return _error(404, f"no event {event_id}")
         body: dict[str, Any] = {"index": index, "event": json.loads(found[1])}
         if request.query_params.get("proof") in ("1", "true"):
-            cp = await run_in_threadpool(c.ledger.checkpoint)
-            path = await run_in_threadpool(c.ledger.prove_inclusion, index, cp.size)
-            body["proof"] = {
-                "index": index,
-                "size": cp.size,
-                "leaf_hash": c.ledger.store.read_hash(0, index).hex(),
-                "leaf": base64.b64encode(found[1]).decode(),
-                "proof": [h.hex() for h in path],
-                "root": cp.root.hex(),
-                "note": cp.note,
-            }
+            body["proof"] = await run_in_threadpool(c.ledger.inclusion_record, index)
         return JSONResponse(body)
 
     async def get_checkpoint(request: Request) -> Response:
         c = collector()
         if (denied := c.authorize(request, "read")) is not None:
             return denied
-        cp = await run_in_threadpool(c.ledger.checkpoint)
-        return JSONResponse(
-            {
-                "origin": c.ledger.origin,
-                "size": cp.size,
-                "root": cp.root.hex(),
-                "note": cp.note,
-                "verifier_key": c.ledger.keys.active_verifier_key(),
-                "verifier_keys": c.ledger.keys.verifier_keys(),
-            }
-        )
+        return JSONResponse(await run_in_threadpool(c.ledger.checkpoint_record))
 
     async def get_search(request: Request) -> Response:
         c = collector()
