@@ -97,3 +97,14 @@ def test_kept_checkpoint_file_verifies(flightlog: CliRunner, tmp_path: Path) -> 
     proc = flightlog("verify", "--checkpoint", str(kept), "--key", key)
     assert proc.returncode == 0, proc.stderr
     assert "1 trusted checkpoint(s) match" in proc.stdout
+
+
+def test_ingesting_the_same_ids_again_stores_nothing_new(flightlog: CliRunner, tmp_path: Path) -> None:
+    source = tmp_path / "events.jsonl"
+    events = [make_event(i, event_id=f"01890a5d-ac96-774b-bcce-b302099a8{i:03d}") for i in range(4)]
+    source.write_text(jsonl(events))
+    first = flightlog("ingest", str(source), check=True)
+    assert "stored 4 event(s) as entries 0..3" in first.stdout
+    again = flightlog("ingest", str(source), check=True)
+    assert "stored 0 event(s) (0 secret(s) redacted); 4 already stored; checkpoint size 4" in again.stdout
+    flightlog("verify", check=True)

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flightlog.errors import ValidationError
+from flightlog.ids import stable_event_id
 from flightlog.events import (
     EVENT_TYPES,
     canonical_bytes,
@@ -151,3 +152,11 @@ def test_canonical_bytes_equal_rfc8785(value: dict[str, Any]) -> None:
         return
     assert canonical_bytes(value) == want
     assert json.loads(want) == json.loads(canonical_bytes(value))
+
+
+def test_stable_event_ids_are_valid_uuid7_and_depend_only_on_seed_and_time() -> None:
+    a = stable_event_id("claude-code:session:toolu_1", 1_764_000_000_123)
+    assert a == stable_event_id("claude-code:session:toolu_1", 1_764_000_000_123)
+    assert a != stable_event_id("claude-code:session:toolu_2", 1_764_000_000_123)
+    assert int(a.replace("-", "")[:12], 16) == 1_764_000_000_123  # the time is the record's
+    validate_event(make_event(0, event_id=a))

@@ -1,3 +1,3 @@
-from flightlog.cli import main
+from flightlog.entry import main
 
 main()

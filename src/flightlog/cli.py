@@ -12,35 +12,15 @@ from typing import Any
 
 import click
 
-from flightlog.errors import FlightlogError, LedgerError
+from flightlog.cli_common import open_ledger, store_summary
+from flightlog.errors import FlightlogError
 from flightlog.home import resolve_home
-from flightlog.ledger.log import Ledger
 from flightlog.ledger.verify import verify_ledger
 from flightlog.pipeline import Pipeline
 from flightlog.redact import Redactor
 from flightlog.render import trace_tree
 
 __all__ = ["main"]
-
-
-def _ledger(ctx: click.Context, writable: bool | None = False) -> Ledger:
-    """Open the ledger once per command: read-only unless the command writes, so reading works
-    beside a running server; `None` means writable if no other process is writing."""
-    if "ledger" not in ctx.obj:
-        home = resolve_home(ctx.find_root().obj["home"])
-        if writable is None:
-            try:
-                ledger = Ledger.open(home, True)
-            except LedgerError as exc:
-                if "in use" not in exc.message:
-                    raise
-                ledger = Ledger.open(home, False)
-        else:
-            ledger = Ledger.open(home, writable)
-        ctx.obj["ledger"] = ledger
-        ctx.find_root().call_on_close(ledger.close)
-    found: Ledger = ctx.obj["ledger"]
-    return found
 
 
 def _emit_json(data: object) -> None:
@@ -121,7 +101,7 @@ def ingest(ctx: click.Context, source: str, rule_files: tuple[Path, ...], source
             lines.append(n)
         except json.JSONDecodeError as exc:
             bad.append(f"line {n}: $: invalid JSON ({exc.msg} at column {exc.colno})")
-    ledger = _ledger(ctx, True)
+    ledger = open_ledger(ctx, True)
     pipeline = Pipeline(ledger, redactor, source_kind=source_kind)
     good, rejected = pipeline.prepare_batch(raws)
     bad.extend(f"line {lines[r.index]}: {r.field}: {r.reason}" for r in rejected)
@@ -132,13 +112,7 @@ def ingest(ctx: click.Context, source: str, rule_files: tuple[Path, ...], source
     if not good:
         click.echo("no events in input; nothing stored", err=True)
         return
-    indexes = ledger.append(good)
-    redacted = sum(len(e.event["redactions"]) for e in good)
-    cp = ledger.checkpoint()
-    click.echo(
-        f"stored {len(indexes)} event(s) as entries {indexes[0]}..{indexes[-1]}"
-        f" ({redacted} secret(s) redacted); checkpoint size {cp.size}"
-    )
+    click.echo(store_summary(ledger, good))
 
 
 @cli.command()
@@ -157,7 +131,7 @@ def verify(ctx: click.Context, keys: tuple[str, ...], trusted: tuple[Path, ...],
 
     Exits 0 when intact; otherwise exits 6 naming the failed step and the first bad entry.
     """
-    ledger = _ledger(ctx)
+    ledger = open_ledger(ctx)
     notes = [p.read_text("utf-8") for p in trusted]
 
     def progress(n: int) -> None:
@@ -180,7 +154,7 @@ def checkpoint(ctx: click.Context, as_json: bool) -> None:
     stdout is exactly the signed note, so `flightlog checkpoint > kept.note` keeps one for
     `verify --checkpoint`; the verifier key goes to stderr.
     """
-    record = _ledger(ctx, None).checkpoint_record()
+    record = open_ledger(ctx, None).checkpoint_record()
     if as_json:
         _emit_json(record)
     else:
@@ -199,7 +173,7 @@ def proof() -> None:
 @click.pass_context
 def proof_inclusion(ctx: click.Context, ref: str, as_json: bool) -> None:
     """Prove that an entry is in the tree of the latest signed checkpoint."""
-    ledger = _ledger(ctx, None)
+    ledger = open_ledger(ctx, None)
     data = ledger.inclusion_record(ledger.resolve_index(ref))
     heading = f"entry {data['index']} ({data['event_id']}) in tree of size {data['size']}, root {data['root']}"
     _emit_proof(data, heading, as_json)
@@ -212,7 +186,7 @@ def proof_inclusion(ctx: click.Context, ref: str, as_json: bool) -> None:
 @click.pass_context
 def proof_consistency(ctx: click.Context, old: int, new: int | None, as_json: bool) -> None:
     """Prove that the tree of size OLD is a prefix of the tree of size NEW (default: latest)."""
-    ledger = _ledger(ctx, None)
+    ledger = open_ledger(ctx, None)
     if new is None:
         new = ledger.checkpoint().size
     path = ledger.prove_consistency(old, new)
@@ -238,7 +212,7 @@ def proof_consistency(ctx: click.Context, old: int, new: int | None, as_json: bo
 @click.pass_context
 def export(ctx: click.Context, fmt: str) -> None:
     """Write every entry as one JSON line, for auditors and other tools."""
-    ledger = _ledger(ctx)
+    ledger = open_ledger(ctx)
     out = sys.stdout
     for index, event_id, leaf, _ in ledger.store.iter_entries():
         if fmt == "leaves":
@@ -261,7 +235,7 @@ def keys_group() -> None:
 @click.pass_context
 def keys_list(ctx: click.Context) -> None:
     """List every key the log has used, newest last."""
-    ledger = _ledger(ctx, None)
+    ledger = open_ledger(ctx, None)
     if ledger.writable:
         ledger.keys.private_key()  # the first key is made on first use
     for k in ledger.keys.keys():  # noqa: SIM118 - KeyRing.keys, not a dict
@@ -273,7 +247,7 @@ def keys_list(ctx: click.Context) -> None:
 @click.pass_context
 def keys_rotate(ctx: click.Context) -> None:
     """Retire the signing key (its public key is kept) and sign the tree with a new one."""
-    ledger = _ledger(ctx, True)
+    ledger = open_ledger(ctx, True)
     cp = ledger.rotate_key()
     click.echo(f"new key {ledger.keys.active_verifier_key()}; checkpoint size {cp.size} signed")
 
@@ -282,7 +256,7 @@ def keys_rotate(ctx: click.Context) -> None:
 @click.pass_context
 def keys_export(ctx: click.Context) -> None:
     """Print the public verifier keys (one per line) for auditors: never private keys."""
-    ledger = _ledger(ctx, None)
+    ledger = open_ledger(ctx, None)
     if ledger.writable:
         ledger.keys.private_key()
     for vkey in ledger.keys.verifier_keys():
@@ -294,7 +268,7 @@ def keys_export(ctx: click.Context) -> None:
 @click.pass_context
 def traces(ctx: click.Context, limit: int) -> None:
     """List recent traces."""
-    rows = _ledger(ctx).store.traces(limit)
+    rows = open_ledger(ctx).store.traces(limit)
     if not rows:
         click.echo("no traces yet")
     for trace_id, count, first, last, agents in rows:
@@ -309,7 +283,7 @@ def search(ctx: click.Context, words: tuple[str, ...], limit: int) -> None:
     """Find events containing every one of WORDS (full text over redacted events)."""
     from flightlog.index import SearchIndex
 
-    ledger = _ledger(ctx)
+    ledger = open_ledger(ctx)
     index = SearchIndex(ledger.store.path)
     try:
         index.catch_up()
@@ -329,7 +303,7 @@ def search(ctx: click.Context, words: tuple[str, ...], limit: int) -> None:
 @click.pass_context
 def show(ctx: click.Context, trace_id: str, as_json: bool) -> None:
     """Show one trace as a tree of its events."""
-    rows = _ledger(ctx).store.trace_leaves(trace_id.lower())
+    rows = open_ledger(ctx).store.trace_leaves(trace_id.lower())
     if not rows:
         raise click.ClickException(f"no trace {trace_id}")
     if as_json:
@@ -475,6 +449,16 @@ def tokens_revoke(ctx: click.Context, token_id: str) -> None:
     if not TokenStore(resolve_home(ctx.obj["home"])).revoke(token_id):
         raise click.ClickException(f"no token {token_id}")
     click.echo(f"revoked {token_id}")
+
+
+def _register() -> None:
+    """Commands that live in their own modules (each loads its heavy parts only when run)."""
+    from flightlog.cli_import import import_group
+
+    cli.add_command(import_group)
+
+
+_register()
 
 
 def main() -> None:

@@ -8,9 +8,6 @@ hand-written copy of the rules to drift.
 from __future__ import annotations
 
 import json
-import os
-import threading
-import time
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -20,6 +17,7 @@ import fastjsonschema
 import rfc8785
 
 from flightlog.errors import ValidationError
+from flightlog.ids import new_event_id
 
 __all__ = [
     "EVENT_TYPES",
@@ -126,32 +124,6 @@ def normalize_timestamp(value: str) -> str:
     except ValueError as exc:
         raise ValidationError("$.timestamp", f"not a valid date-time ({exc})") from None
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-_id_lock = threading.Lock()
-_last_ms = 0
-_counter = 0
-
-
-def new_event_id() -> str:
-    """Return a new UUIDv7 (RFC 9562 §5.7): 48-bit Unix ms, then a 12-bit counter that keeps ids
-    strictly increasing within one process, then 62 random bits."""
-    global _last_ms, _counter
-    with _id_lock:
-        ms = time.time_ns() // 1_000_000
-        if ms <= _last_ms:
-            ms = _last_ms
-            _counter += 1
-            if _counter > 0xFFF:  # counter exhausted: borrow the next millisecond
-                ms, _counter = ms + 1, 0
-        else:
-            _counter = 0
-        _last_ms = ms
-        counter = _counter
-    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def fill_defaults(event: Event, source_kind: str = "api") -> Event:

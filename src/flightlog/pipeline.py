@@ -70,7 +70,7 @@ class Pipeline:
         leaf = canonical_bytes(redacted)
         if len(leaf) > MAX_EVENT_BYTES:
             raise ValidationError("$", f"event is {len(leaf)} bytes, over {MAX_EVENT_BYTES}")
-        return PendingEntry(redacted, leaf, blobs)
+        return PendingEntry(redacted, leaf, blobs, given_id=isinstance(raw, dict) and "event_id" in raw)
 
     def _split_blobs(self, value: Any, blobs: dict[str, bytes]) -> Any:
         """Replace long strings in a payload by `{"blob": digest, "size": n}` references."""
@@ -99,7 +99,8 @@ class Pipeline:
         return good, bad
 
     def ingest(self, raws: Iterable[object]) -> list[int] | list[Rejected]:
-        """Store a batch whole and return its indexes, or store nothing and return rejections."""
+        """Store a batch whole and return its indexes, or store nothing and return rejections.
+        An event whose id the log already holds is not stored twice; its old index is returned."""
         good, bad = self.prepare_batch(raws)
         if bad:
             return bad

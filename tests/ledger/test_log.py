@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from flightlog.errors import LedgerError
+from flightlog.ids import stable_event_id
 from flightlog.ledger.log import Ledger, PendingEntry
 from flightlog.ledger.verify import verify_ledger
 from flightlog.pipeline import Pipeline
@@ -82,3 +83,36 @@ def test_reopen_continues_the_same_tree(home: Path) -> None:
         ledger.append(_entries(Pipeline(ledger), 7, 6))
         report = verify_ledger(ledger)
         assert report.entries == 13
+
+
+def test_an_event_id_already_held_is_not_stored_again(home: Path) -> None:
+    """Retries and re-imports send the same producer-chosen event ids: the log keeps one copy."""
+    ledger = Ledger.open(home)
+    pipeline = Pipeline(ledger)
+    ids = [stable_event_id(f"seed-{i}", 1_700_000_000_000 + i) for i in range(3)]
+    first = ledger.append(_entries_with_ids(pipeline, ids))
+    assert first == [0, 1, 2]
+    again = _entries_with_ids(pipeline, [ids[1], ids[1], stable_event_id("new", 1_700_000_000_500)])
+    assert ledger.append(again) == [1, 1, 3]
+    assert [e.duplicate for e in again] == [True, True, False]
+    assert ledger.size == 4
+    fresh = _entries(pipeline, 0, 2)  # pipeline-made ids are never looked up, never duplicates
+    assert ledger.append(fresh) == [4, 5]
+    verify_ledger(ledger)
+    ledger.close()
+
+
+def test_a_repeated_id_within_one_batch_is_stored_once(home: Path) -> None:
+    ledger = Ledger.open(home)
+    pipeline = Pipeline(ledger)
+    same = stable_event_id("twice", 1_700_000_000_000)
+    entries = _entries_with_ids(pipeline, [same, same])
+    assert ledger.append(entries) == [0, 0]
+    assert ledger.size == 1
+    ledger.close()
+
+
+def _entries_with_ids(pipeline: Pipeline, ids: list[str]) -> list[PendingEntry]:
+    good, bad = pipeline.prepare_batch(make_event(i, event_id=e) for i, e in enumerate(ids))
+    assert not bad
+    return good

@@ -44,7 +44,6 @@ when there is no prompt.id), span_id = sha256("flightlog-span:" + trace_id + ":"
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import math
 from collections.abc import Callable, Iterable
@@ -57,6 +56,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from flightlog.errors import ValidationError
+from flightlog.ids import derive_id
 
 __all__ = ["Scope", "any_value", "attributes", "log_to_event", "make_scope", "span_to_event"]
 
@@ -224,8 +224,8 @@ def log_to_event(record: LogRecord, scope: Scope, index: int) -> Event | None:
             seed = f"record:{item_key}"
         else:
             seed = f"{session or ''}:{prompt_id}" if prompt_id is not None else session or ""
-        trace_id = _derive(f"flightlog-trace:{seed}", 16)
-    event = _envelope(attrs, scope, trace_id, _derive(f"flightlog-span:{trace_id}:{item_key}", 8), timestamp)
+        trace_id = derive_id(f"flightlog-trace:{seed}", 16)
+    event = _envelope(attrs, scope, trace_id, derive_id(f"flightlog-span:{trace_id}:{item_key}", 8), timestamp)
     if parent is not None:
         event["parent_span_id"] = parent
     event["status"] = "ok"
@@ -371,14 +371,6 @@ def _take(attrs: Attrs, prefix: str, convert: Callable[[str], str] = str) -> dic
     """Pop every attribute under `prefix` into a dict keyed by the rest of its name."""
     keys = [k for k in attrs if k.startswith(prefix)]
     return {convert(k[len(prefix) :]): attrs.pop(k) for k in keys}
-
-
-def _derive(seed: str, size: int) -> str:
-    """Return `size` bytes of sha256(seed) as hex, never all zero (a W3C-valid id)."""
-    digest = bytearray(hashlib.sha256(seed.encode("utf-8", "surrogatepass")).digest()[:size])
-    if not any(digest):
-        digest[-1] = 1
-    return digest.hex()
 
 
 def _bad_id(value: bytes, size: int) -> str:

@@ -30,13 +30,18 @@ __all__ = ["CHECKPOINT_INTERVAL", "Ledger", "PendingEntry"]
 CHECKPOINT_INTERVAL: Final = 1.0  # seconds: a checkpoint at least this often while entries arrive
 
 
-@dataclass(frozen=True)
+@dataclass
 class PendingEntry:
     """An event ready to append: the stored event, its exact leaf bytes and the blobs it names."""
 
     event: dict[str, Any]
     leaf: bytes
     blobs: dict[str, bytes] = field(default_factory=dict)
+    # True when the producer chose the event id (a retry or re-import may send it again);
+    # only those are looked up, so fresh ids cost no query.
+    given_id: bool = False
+    # Set by `Ledger.append` when the log already held this event id and stored nothing.
+    duplicate: bool = False
 
 
 @dataclass
@@ -143,14 +148,24 @@ class Ledger:
         self.commits += 1
 
     def _commit(self, entries: list[PendingEntry]) -> list[int]:
-        for entry in entries:
-            for data in entry.blobs.values():
-                self.blobs.put(data)
+        """Append `entries`; an event id the log already holds (or that came earlier in the same
+        batch) is not stored again: its entry reports the index stored first."""
+        known = self.store.indexes_of([e.event["event_id"] for e in entries if e.given_id])
         frontier = copy.deepcopy(self._frontier)  # the live one changes only after commit
-        rows, nodes = [], []
+        rows, nodes, indexes = [], [], []
         for entry in entries:
             ev = entry.event
+            if entry.given_id:
+                found = known.get(ev["event_id"])
+                if found is not None:
+                    entry.duplicate = True
+                    indexes.append(found)
+                    continue
+                known[ev["event_id"]] = frontier.size
+            for data in entry.blobs.values():
+                self.blobs.put(data)
             h = merkle.leaf_hash(entry.leaf)
+            indexes.append(frontier.size)
             rows.append(
                 EntryRow(
                     frontier.size,
@@ -168,11 +183,12 @@ class Ledger:
                 )
             )
             nodes.extend(frontier.append(h))
-        self.store.append(rows, nodes)
-        self._frontier = frontier
+        if rows:
+            self.store.append(rows, nodes)
+            self._frontier = frontier
         if time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL:
             self._issue_checkpoint()
-        return [r.index for r in rows]
+        return indexes
 
     def checkpoint(self) -> StoredCheckpoint:
         """Return the latest checkpoint, issuing a new one first if entries arrived since."""

@@ -203,6 +203,19 @@ class SqliteStore:
         row = self.read.execute("SELECT event_id, leaf FROM entries WHERE idx=?", (index,)).fetchone()
         return None if row is None else (str(row[0]), bytes(row[1]))
 
+    def indexes_of(self, event_ids: Sequence[str]) -> dict[str, int]:
+        """Return {event_id: index} for those of `event_ids` the log holds (read on the writer's
+        connection, so it sees every commit)."""
+        found: dict[str, int] = {}
+        for start in range(0, len(event_ids), 500):  # stay under SQLite's bound-parameter limit
+            chunk = event_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for event_id, idx in self.conn.execute(
+                f"SELECT event_id, idx FROM entries WHERE event_id IN ({marks})", chunk
+            ):
+                found[event_id] = int(idx)
+        return found
+
     def index_of(self, event_id: str) -> int | None:
         """Return the index of the entry with this event id, or None."""
         row = self.read.execute("SELECT idx FROM entries WHERE event_id=?", (event_id,)).fetchone()

@@ -107,7 +107,7 @@ class Collector:
             with self._pending_lock:
                 self._pending -= len(entries)
                 self.metrics.queue_depth.set(self._pending)
-        stored = [e.event for e in entries]
+        stored = [e.event for e in entries if not e.duplicate]
         self.metrics.observe_stored(stored, source)
         if self.forwarder is not None:
             self.forwarder.submit(stored)
@@ -194,13 +194,19 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
             details = [{"index": r.index, "field": r.field, "reason": r.reason} for r in bad]
             return _error(422, f"{len(bad)} invalid event(s); nothing stored", details)
         if not good:
-            return JSONResponse({"stored": 0, "event_ids": [], "indexes": []})
+            return JSONResponse({"stored": 0, "duplicates": 0, "event_ids": [], "indexes": []})
         try:
             indexes = await c.store(good, "api")
         except _Overloaded:
             return _error(503, "too many events waiting to be committed; retry later")
+        duplicates = sum(e.duplicate for e in good)
         return JSONResponse(
-            {"stored": len(indexes), "indexes": indexes, "event_ids": [e.event["event_id"] for e in good]}
+            {
+                "stored": len(indexes) - duplicates,
+                "duplicates": duplicates,
+                "indexes": indexes,
+                "event_ids": [e.event["event_id"] for e in good],
+            }
         )
 
     def otlp_route(

@@ -120,6 +120,11 @@ def openapi_document() -> dict[str, Any]:
                                         "type": "object",
                                         "properties": {
                                             "stored": {"type": "integer"},
+                                            "duplicates": {
+                                                "type": "integer",
+                                                "description": "events whose event_id the log already held; "
+                                                "not stored again (their old index is in indexes)",
+                                            },
                                             "indexes": {"type": "array", "items": {"type": "integer"}},
                                             "event_ids": {"type": "array", "items": {"type": "string"}},
                                         },

@@ -1,0 +1,59 @@
+"""Ids: fresh UUIDv7 event ids, and ids derived from a seed so that a retried or re-imported
+record maps to the same event (the ledger skips an event id it already holds).
+
+Kept free of heavy imports: the Claude Code hook loads it on every tool call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+
+__all__ = ["derive_id", "new_event_id", "stable_event_id"]
+
+_id_lock = threading.Lock()
+_last_ms = 0
+_counter = 0
+
+
+def _uuid7(ms: int, counter: int, rand: int) -> str:
+    value = (ms << 80) | (0x7 << 76) | ((counter & 0xFFF) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def new_event_id() -> str:
+    """Return a new UUIDv7 (RFC 9562 §5.7): 48-bit Unix ms, then a 12-bit counter that keeps ids
+    strictly increasing within one process, then 62 random bits."""
+    global _last_ms, _counter
+    with _id_lock:
+        ms = time.time_ns() // 1_000_000
+        if ms <= _last_ms:
+            ms = _last_ms
+            _counter += 1
+            if _counter > 0xFFF:  # counter exhausted: borrow the next millisecond
+                ms, _counter = ms + 1, 0
+        else:
+            _counter = 0
+        _last_ms = ms
+        counter = _counter
+    return _uuid7(ms, counter, int.from_bytes(os.urandom(8), "big"))
+
+
+def derive_id(seed: str, size: int) -> str:
+    """Return `size` bytes of sha256(seed) as hex, never all zero (a W3C-valid trace or span id
+    for size 16 or 8)."""
+    digest = bytearray(hashlib.sha256(seed.encode("utf-8", "surrogatepass")).digest()[:size])
+    if not any(digest):
+        digest[-1] = 1
+    return digest.hex()
+
+
+def stable_event_id(seed: str, unix_ms: int) -> str:
+    """Return a UUIDv7 whose time is `unix_ms` (when the record happened, so ids still sort by
+    time) and whose other 74 bits come from sha256(seed): the same record always gets the
+    same id."""
+    bits = int.from_bytes(hashlib.sha256(seed.encode("utf-8", "surrogatepass")).digest()[:10], "big")
+    return _uuid7(max(0, min(unix_ms, (1 << 48) - 1)), bits >> 62, bits)
