@@ -8,7 +8,7 @@ from pathlib import Path
 
 from flightlog.errors import ConfigError
 
-__all__ = ["ensure_home", "resolve_home", "write_private_file"]
+__all__ = ["ensure_home", "replace_file", "resolve_home", "write_private_file"]
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
@@ -34,13 +34,21 @@ def ensure_home(home: Path) -> Path:
 def write_private_file(path: Path, data: bytes) -> None:
     """Write `data` to `path` atomically with mode 0600 and fsync it and its directory, so a
     crash leaves either the old file or the new one, never a partial one."""
+    replace_file(path, data, 0o600)
+
+
+def replace_file(path: Path, data: bytes, mode: int) -> None:
+    """Write `data` to `path` atomically with permission bits exactly `mode` (the umask does not
+    apply), fsyncing the file and its directory: a crash leaves the old file or the new one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Created 0600 and widened only once complete, so a reader never sees a partial file.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

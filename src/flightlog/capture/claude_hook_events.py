@@ -1,0 +1,307 @@
+"""What the Claude Code hook records: the per-session state folder and the events built from
+hook input (tool calls, policy decisions, shell runs and the file changes they made).
+
+Light imports only: this runs on every tool call.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Final
+
+from flightlog.capture import claude_shape as shape
+from flightlog.capture.workspace import ContentCache, changes, digest, file_diff, list_files, scan
+from flightlog.ids import derive_id
+
+__all__ = [
+    "MAX_INPUT_CHARS",
+    "MAX_OUTPUT_CHARS",
+    "HookSession",
+    "cap",
+    "capture_before",
+    "edit_changes",
+    "policy_event",
+    "safe",
+    "shell_event",
+    "tool_call_event",
+    "tool_fields",
+    "workspace_changes",
+]
+
+Event = dict[str, Any]
+MAX_OUTPUT_CHARS: Final = 256 * 1024  # tool output kept per string; the collector caps events at 1 MiB
+MAX_INPUT_CHARS: Final = 512 * 1024
+_EXIT_CODE: Final = re.compile(r"Exit code (\d+)")
+
+
+class HookSession:
+    """The state folder of one Claude Code session and what every event shares."""
+
+    def __init__(self, home: Path, data: dict[str, Any]) -> None:
+        self.home = home
+        self.id = str(data.get("session_id") or "unknown-session")
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", self.id)[:80] or "session"
+        self.folder = home / "hooks" / "claude-code" / safe
+        self.now_ns = time.time_ns()
+        self.timestamp = shape.iso_ms(self.now_ns)
+        self.cwd = str(data.get("cwd") or os.getcwd())
+        self.root = Path(os.environ.get("CLAUDE_PROJECT_DIR") or self.cwd)
+
+    def path(self, name: str) -> Path:
+        return self.folder / name
+
+    def load(self, name: str) -> dict[str, Any]:
+        try:
+            value = json.loads(self.path(name).read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def save(self, name: str, value: dict[str, Any]) -> None:
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self.path(name)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(value, f)
+        os.replace(tmp, path)
+
+    def update(self, name: str, change: Any) -> dict[str, Any]:
+        """Read-modify-write `name` under the session lock (hooks of one session run in parallel)."""
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            value = self.load(name)
+            change(value)
+            self.save(name, value)
+            return value
+        finally:
+            os.close(fd)
+
+    def cache(self) -> ContentCache:
+        return ContentCache(self.folder / "files")
+
+    def turn(self, data: dict[str, Any]) -> tuple[str, str]:
+        """Return (trace_id, prompt span id) of the current turn."""
+        prompt_id = data.get("prompt_id")
+        key = prompt_id if isinstance(prompt_id, str) and prompt_id else self.load("turn.json").get("key", "session")
+        trace = shape.turn_trace_id(self.id, str(key))
+        return trace, shape.prompt_span_id(trace)
+
+    def envelope(self, trace: str, span: str, parent: str | None, kind: str, timestamp: str) -> Event:
+        event: Event = {
+            "event_id": shape.event_id(span, kind, timestamp),
+            "trace_id": trace,
+            "span_id": span,
+            "parent_span_id": parent,
+            "type": kind,
+            "timestamp": timestamp,
+            "agent_id": shape.AGENT_ID,
+            "session_id": self.id,
+            "source": {"kind": "claude-code-hook", "version": None},
+            "user_context": {"user_id": os.environ.get("USER") or os.environ.get("LOGNAME"), "host": host()},
+        }
+        model = self.load("session.json").get("model")
+        if isinstance(model, str) and model:
+            event["model"] = {"provider": "anthropic", "name": model}
+        return event
+
+
+def tool_fields(data: dict[str, Any]) -> tuple[str, Any, str]:
+    tool = str(data.get("tool_name") or "unknown")
+    tool_input = data.get("tool_input")
+    use_id = data.get("tool_use_id")
+    if not isinstance(use_id, str) or not use_id:
+        # Builds before tool_use_id: Pre and Post of one call still carry the same input.
+        use_id = "noid-" + derive_id(f"{tool}:{json.dumps(tool_input, sort_keys=True)}", 8)
+    return tool, tool_input, use_id
+
+
+def tool_call_event(s: HookSession, data: dict[str, Any], state: dict[str, Any], span: str, status: str) -> Event:
+    tool, tool_input, use_id = tool_fields(data)
+    started = state.get("started_ns")
+    timestamp = shape.iso_ms(started) if isinstance(started, int) else s.timestamp
+    event = s.envelope(state["trace"], span, state.get("parent"), "tool_call", timestamp)
+    event["status"] = status
+    duration = data.get("duration_ms")
+    if isinstance(duration, int | float) and duration >= 0:
+        event["duration_ms"] = duration
+    elif isinstance(started, int) and status != "denied":
+        event["duration_ms"] = round((s.now_ns - started) / 1e6, 3)
+    payload: dict[str, Any] = {"tool_name": tool, "tool_call_id": use_id, "input": cap(tool_input, MAX_INPUT_CHARS)}
+    if "tool_response" in data:
+        payload["output"] = cap(data["tool_response"], MAX_OUTPUT_CHARS)
+    if data.get("error") is not None:
+        payload["error"] = cap(str(data["error"]), MAX_OUTPUT_CHARS)
+    if data.get("agent_id"):
+        payload["subagent"] = {"agent_id": data.get("agent_id"), "agent_type": data.get("agent_type")}
+    event["payload"] = payload
+    return event
+
+
+def policy_event(s: HookSession, trace: str, tool_span: str, policy: dict[str, Any]) -> Event:
+    payload = dict(policy)
+    at = payload.pop("at", s.timestamp)
+    event = s.envelope(trace, derive_id(f"flightlog-claude-policy:{tool_span}", 8), tool_span, "policy_evaluation", at)
+    event["status"] = "denied" if payload.get("decision") == "deny" else "ok"
+    event["payload"] = payload
+    return event
+
+
+def shell_event(s: HookSession, data: dict[str, Any], state: dict[str, Any], tool_span: str, failed: bool) -> Event:
+    tool_input = mapping(data.get("tool_input"))
+    response = mapping(data.get("tool_response"))
+    span = shape.shell_span_id(tool_span)
+    started = state.get("started_ns")
+    event = s.envelope(state["trace"], span, tool_span, "shell", shape.iso_ms(started) if started else s.timestamp)
+    exit_code: int | None = None
+    if failed:
+        match = _EXIT_CODE.search(str(data.get("error") or ""))
+        exit_code = int(match.group(1)) if match else None
+    elif not response.get("interrupted"):
+        exit_code = 0
+    event["status"] = "error" if failed else "ok"
+    event["payload"] = {
+        "command": cap(str(tool_input.get("command") or ""), MAX_INPUT_CHARS),
+        "cwd": s.cwd,
+        "exit_code": exit_code,
+        "stdout": cap(response.get("stdout"), MAX_OUTPUT_CHARS) if isinstance(response.get("stdout"), str) else None,
+        "stderr": cap(response.get("stderr"), MAX_OUTPUT_CHARS) if isinstance(response.get("stderr"), str) else None,
+        "description": tool_input.get("description"),
+        "interrupted": response.get("interrupted"),
+    }
+    return event
+
+
+def capture_before(s: HookSession, tool: str, tool_input: Any, state: dict[str, Any]) -> None:
+    """Keep what Post needs to see what the call changed."""
+    if tool in shape.EDIT_TOOLS:
+        path = _edited_path(tool_input)
+        if path is not None:
+            try:
+                state["before"][path] = s.cache().keep(Path(path).read_bytes())
+            except FileNotFoundError:
+                state["before"][path] = None
+            except OSError:
+                pass
+    elif tool in shape.SHELL_TOOLS:
+        names = list_files(s.root)
+        if names is not None:
+            stats = scan(s.root, names)
+            s.cache().refresh(s.root, stats)
+            state["stats"] = stats
+
+
+def edit_changes(s: HookSession, state: dict[str, Any], tool_span: str) -> list[Event]:
+    events = []
+    cache = s.cache()
+    for path, before_sha in state.get("before", {}).items():
+        before = cache.content(before_sha) if isinstance(before_sha, str) else None
+        try:
+            after: bytes | None = Path(path).read_bytes()
+        except OSError:
+            after = None
+        event = _file_op(s, state, tool_span, path, _display_path(s, path), before_sha, before, after, "tool")
+        if event is not None:
+            events.append(event)
+    return events
+
+
+def workspace_changes(s: HookSession, state: dict[str, Any], tool_span: str) -> list[Event]:
+    """file_op events for every file the shell command created, changed or deleted."""
+    before_stats = state.get("stats")
+    if not isinstance(before_stats, dict):
+        return []
+    names = list_files(s.root)
+    if names is None:
+        return []
+    after_stats = scan(s.root, names)
+    before = {k: (v[0], v[1]) for k, v in before_stats.items()}
+    cache = s.cache()
+    events = []
+    for _, name in changes(before, after_stats):
+        before_sha, before_data = cache.recall(name) if name in before else (None, None)
+        try:
+            after: bytes | None = (s.root / name).read_bytes()
+        except OSError:
+            after = None
+        event = _file_op(
+            s, state, tool_span, str(s.root / name), name, before_sha, before_data, after, "workspace-scan"
+        )
+        if event is not None:
+            events.append(event)
+    cache.refresh(s.root, after_stats)
+    return events
+
+
+def _file_op(
+    s: HookSession,
+    state: dict[str, Any],
+    tool_span: str,
+    path: str,
+    shown: str,
+    before_sha: str | None,
+    before: bytes | None,
+    after: bytes | None,
+    detected_by: str,
+) -> Event | None:
+    after_sha = digest(after) if after is not None else None
+    if before_sha == after_sha:
+        return None
+    op = "create" if before_sha is None else "delete" if after is None else "patch"
+    span = shape.file_span_id(tool_span, path)
+    event = s.envelope(state["trace"], span, tool_span, "file_op", s.timestamp)
+    known_before = before if before_sha is not None else None
+    diff = file_diff(shown, known_before, after) if (before_sha is None or before is not None) else None
+    event["payload"] = {
+        "op": op,
+        "file_path": path,
+        "checksum_before": before_sha,
+        "checksum_after": after_sha,
+        "diff": diff,
+        "detected_by": detected_by,
+    }
+    return event
+
+
+def _edited_path(tool_input: Any) -> str | None:
+    if not isinstance(tool_input, dict):
+        return None
+    path = tool_input.get("file_path") or tool_input.get("notebook_path")
+    return path if isinstance(path, str) and os.path.isabs(path) else None
+
+
+def _display_path(s: HookSession, path: str) -> str:
+    try:
+        return str(Path(path).relative_to(s.root))
+    except ValueError:
+        return path
+
+
+def cap(value: Any, limit: int) -> Any:
+    """`value` with every string longer than `limit` characters cut, saying how much was cut."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else f"{value[:limit]}…[{len(value) - limit} characters cut]"
+    if isinstance(value, dict):
+        return {k: cap(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [cap(v, limit) for v in value]
+    return value
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def safe(use_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", use_id)[:120]
+
+
+def host() -> str:
+    return os.uname().nodename

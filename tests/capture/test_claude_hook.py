@@ -1,0 +1,352 @@
+"""`flightlog hook claude-code` driven exactly as Claude Code drives it: one process per hook
+event, the hook JSON on stdin, against a real collector (or none, then the spool)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import CliRunner
+from tests.server.conftest import Server, start_server
+
+SESSION = "7f3e1c2a-5b6d-4e8f-9a0b-1c2d3e4f5a6b"
+DENY_RM = """package flightlog
+import rego.v1
+
+decision := {"decision": "deny", "reason": "recursive delete is not allowed", "rules": ["no-rm-rf"]} if {
+    input.action.tool_name == "Bash"
+    contains(input.action.input.command, "rm -rf")
+}
+"""
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
+    (root / ".gitignore").write_text("build/\n")
+    (root / "app.py").write_text("def add(a, b):\n    return a - b\n")
+    (root / "notes.txt").write_text("old notes\n")
+    (root / "build").mkdir()
+    (root / "build" / "out.bin").write_text("ignored\n")
+    return root
+
+
+@pytest.fixture
+def server(home: Path) -> Iterator[Server]:
+    started = start_server(home)
+    yield started
+    started.stop()
+
+
+class Agent:
+    """Plays Claude Code: sends hook events and does what the tools would do in between."""
+
+    def __init__(self, home: Path, root: Path, url: str) -> None:
+        self.home, self.root, self.url = home, root, url
+        self.n = 0
+        self.prompt_id: str | None = None
+
+    def hook(self, event: str, **fields: Any) -> subprocess.CompletedProcess[str]:
+        data = {
+            "session_id": SESSION,
+            "transcript_path": str(self.home / "transcript.jsonl"),
+            "cwd": str(self.root),
+            "permission_mode": "default",
+            "hook_event_name": event,
+            **({"prompt_id": self.prompt_id} if self.prompt_id else {}),
+            **fields,
+        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("FLIGHTLOG_", "CLAUDE_"))}
+        env |= {"FLIGHTLOG_HOME": str(self.home), "FLIGHTLOG_URL": self.url, "CLAUDE_PROJECT_DIR": str(self.root)}
+        proc = subprocess.run(
+            [sys.executable, "-m", "flightlog", "hook", "claude-code"],
+            input=json.dumps(data),
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=self.root,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stderr
+        return proc
+
+    def prompt(self, text: str, prompt_id: str) -> None:
+        self.prompt_id = prompt_id
+        self.hook("UserPromptSubmit", prompt=text)
+
+    def tool(self, name: str, tool_input: dict[str, Any], act: Any = None, response: Any = None) -> dict[str, Any]:
+        """PreToolUse; if allowed, do the tool's work and send PostToolUse. Returns the decision."""
+        self.n += 1
+        use_id = f"toolu_{self.n:02d}"
+        pre = self.hook("PreToolUse", tool_name=name, tool_input=tool_input, tool_use_id=use_id)
+        answer = json.loads(pre.stdout) if pre.stdout.strip() else {}
+        decision = answer.get("hookSpecificOutput", {}).get("permissionDecision")
+        if decision == "deny":
+            return answer
+        if act is not None:
+            act()
+        self.hook(
+            "PostToolUse",
+            tool_name=name,
+            tool_input=tool_input,
+            tool_use_id=use_id,
+            tool_response=response if response is not None else {"success": True},
+            duration_ms=12,
+        )
+        return answer
+
+
+def _script_session(agent: Agent, root: Path) -> None:
+    """The acceptance session: start, prompt, Write, Edit, a Bash that changes files, a denied
+    call, stop; then a second turn."""
+    agent.hook("SessionStart", source="startup", model="claude-sonnet-4-5")
+    agent.prompt("Fix add() and write a test", "11111111-1111-4111-8111-111111111111")
+    test_file = root / "test_app.py"
+    content = "from app import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+    agent.tool(
+        "Write",
+        {"file_path": str(test_file), "content": content},
+        act=lambda: test_file.write_text(content),
+        response={"type": "create", "filePath": str(test_file), "content": content, "structuredPatch": []},
+    )
+    app = root / "app.py"
+    agent.tool(
+        "Edit",
+        {"file_path": str(app), "old_string": "return a - b", "new_string": "return a + b"},
+        act=lambda: app.write_text(app.read_text().replace("return a - b", "return a + b")),
+    )
+    command = "sed -i 's/old/new/' notes.txt && echo data > made_by_bash.txt && echo x > build/skip.txt"
+
+    def run_bash() -> None:
+        subprocess.run(command, shell=True, cwd=root, check=True)
+
+    agent.tool(
+        "Bash",
+        {"command": command, "description": "update notes"},
+        act=run_bash,
+        response={"stdout": "", "stderr": "", "interrupted": False, "isImage": False},
+    )
+    denied = agent.tool("Bash", {"command": "rm -rf /tmp/everything"})
+    assert denied["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert denied["hookSpecificOutput"]["permissionDecisionReason"] == "recursive delete is not allowed"
+    agent.hook("Stop", stop_hook_active=False, last_assistant_message="Fixed.")
+    agent.prompt("Now read the notes", "22222222-2222-4222-8222-222222222222")
+    agent.tool("Read", {"file_path": str(root / "notes.txt")}, response={"type": "text"})
+    agent.hook("Stop", stop_hook_active=False)
+    agent.hook("SessionEnd", reason="prompt_input_exit")
+
+
+def _events(flightlog: CliRunner) -> list[dict[str, Any]]:
+    out = flightlog("export", "--format", "events", check=True).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def _install_policy(home: Path) -> None:
+    (home / "policies").mkdir(parents=True, exist_ok=True)
+    (home / "policies" / "deny-rm.rego").write_text(DENY_RM)
+
+
+def test_a_scripted_session_becomes_one_trace_per_turn(
+    home: Path, workspace: Path, server: Server, flightlog: CliRunner
+) -> None:
+    _install_policy(home)
+    _script_session(Agent(home, workspace, server.url), workspace)
+    events = _events(flightlog)
+    traces = {e["trace_id"] for e in events}
+    assert len(traces) == 2  # one per prompt
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for e in events:
+        by_type.setdefault(e["type"], []).append(e)
+    prompts = {e["payload"]["text"]: e for e in by_type["prompt"]}
+    first = prompts["Fix add() and write a test"]
+    assert first["parent_span_id"] is None
+    assert first["payload"]["context"]["git_branch"] == "main"
+    assert first["model"]["name"] == "claude-sonnet-4-5"
+    calls = {e["payload"]["tool_call_id"]: e for e in by_type["tool_call"]}
+    assert set(calls) == {"toolu_01", "toolu_02", "toolu_03", "toolu_04", "toolu_05"}
+    assert all(c["parent_span_id"] == first["span_id"] for k, c in calls.items() if k != "toolu_05")
+    assert calls["toolu_03"]["duration_ms"] == 12
+    assert calls["toolu_04"]["status"] == "denied"
+    assert "recursive delete" in calls["toolu_04"]["payload"]["error"]
+    denial = [p for p in by_type["policy_evaluation"] if p["status"] == "denied"]
+    assert len(denial) == 1
+    assert denial[0]["payload"]["rules"] == ["no-rm-rf"]
+    assert denial[0]["payload"]["bundle"].startswith("sha256:")
+    assert denial[0]["parent_span_id"] == calls["toolu_04"]["span_id"]
+
+    files = {(Path(e["payload"]["file_path"]).name, e["payload"]["op"]): e for e in by_type["file_op"]}
+    assert set(files) == {
+        ("test_app.py", "create"),
+        ("app.py", "patch"),
+        ("notes.txt", "patch"),
+        ("made_by_bash.txt", "create"),
+    }  # build/ is gitignored; the Read changed nothing
+    edit = files[("app.py", "patch")]
+    assert edit["parent_span_id"] == calls["toolu_02"]["span_id"]
+    assert "-    return a - b\n+    return a + b\n" in edit["payload"]["diff"]
+    assert edit["payload"]["checksum_before"] != edit["payload"]["checksum_after"]
+    by_bash = files[("notes.txt", "patch")]
+    assert by_bash["parent_span_id"] == calls["toolu_03"]["span_id"]
+    assert by_bash["payload"]["detected_by"] == "workspace-scan"
+    assert "-old notes\n+new notes\n" in by_bash["payload"]["diff"]
+    assert "+data\n" in files[("made_by_bash.txt", "create")]["payload"]["diff"]
+    shells = by_type["shell"]
+    assert len(shells) == 1 and shells[0]["payload"]["exit_code"] == 0
+
+    shown = flightlog("show", first["trace_id"], check=True).stdout
+    for text in ("prompt", "tool_call", "Write", "Edit", "Bash", "file_op", "made_by_bash.txt", "shell", "denied"):
+        assert text in shown, text
+    flightlog("verify", check=True)
+
+
+def test_with_the_collector_down_nothing_is_lost_once_the_spool_is_flushed(
+    home: Path, workspace: Path, flightlog: CliRunner, tmp_path: Path
+) -> None:
+    _install_policy(home)
+    down = "http://127.0.0.1:9"  # discard port: nothing listens
+    _script_session(Agent(home, workspace, down), workspace)
+    waiting = sorted((home / "spool").glob("*.ndjson"))
+    assert waiting
+    spooled = [json.loads(line) for p in waiting for line in p.read_text().splitlines()]
+    # a crash between sending a batch and deleting it means it is sent again: keep a copy
+    shutil.copy(waiting[0], home / "spool" / "99999999999999999999-copy.ndjson")
+    resent = len(waiting[0].read_text().splitlines())
+    server = start_server(home)
+    try:
+        env_url = {"FLIGHTLOG_URL": server.url}
+        proc = subprocess.run(
+            [sys.executable, "-m", "flightlog", "--home", str(home), "spool", "flush"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env_url},
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert f"sent {len(spooled) + resent} event(s)" in proc.stdout
+        assert not list((home / "spool").glob("*.ndjson"))
+    finally:
+        server.stop()
+    stored = _events(flightlog)
+    assert sorted(e["event_id"] for e in stored) == sorted(e["event_id"] for e in spooled)
+    assert {e["type"] for e in stored} >= {"prompt", "tool_call", "file_op", "shell", "policy_evaluation"}
+    flightlog("verify", check=True)
+
+
+def test_spooled_events_hold_no_secret(home: Path, workspace: Path) -> None:
+    agent = Agent(home, workspace, "http://127.0.0.1:9")
+    token = "ghp_" + "Zq8fT2mK9vLx4Rb7Nc1Wd6Hs3Jy5Pa0Ge2Uo"
+    agent.prompt(f"use token {token} to push", "33333333-3333-4333-8333-333333333333")
+    agent.tool("Bash", {"command": f"GITHUB_TOKEN={token} git push"}, response={"stdout": "", "stderr": ""})
+    spooled = b"".join(p.read_bytes() for p in (home / "spool").glob("*.ndjson"))
+    assert spooled and token.encode() not in spooled
+    for path in home.rglob("*"):
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path
+
+
+def test_subagent_calls_nest_under_the_task_call(
+    home: Path, workspace: Path, server: Server, flightlog: CliRunner
+) -> None:
+    agent = Agent(home, workspace, server.url)
+    agent.prompt("Investigate with a helper", "44444444-4444-4444-8444-444444444444")
+    agent.n = 10
+    use_task = "toolu_11"
+    agent.hook(
+        "PreToolUse", tool_name="Agent", tool_input={"prompt": "look", "subagent_type": "x"}, tool_use_id=use_task
+    )
+    agent.hook("SubagentStart", agent_id="agent-abc", agent_type="Explore")
+    agent.hook(
+        "PreToolUse",
+        tool_name="Read",
+        tool_input={"file_path": str(workspace / "app.py")},
+        tool_use_id="toolu_sub",
+        agent_id="agent-abc",
+        agent_type="Explore",
+    )
+    agent.hook(
+        "PostToolUse",
+        tool_name="Read",
+        tool_input={"file_path": str(workspace / "app.py")},
+        tool_use_id="toolu_sub",
+        tool_response={"type": "text"},
+        agent_id="agent-abc",
+        agent_type="Explore",
+    )
+    agent.hook("SubagentStop", agent_id="agent-abc", agent_type="Explore", stop_hook_active=False)
+    agent.hook(
+        "PostToolUse",
+        tool_name="Agent",
+        tool_input={"prompt": "look"},
+        tool_use_id=use_task,
+        tool_response={"status": "completed"},
+    )
+    calls = {e["payload"]["tool_call_id"]: e for e in _events(flightlog) if e["type"] == "tool_call"}
+    assert calls["toolu_sub"]["parent_span_id"] == calls[use_task]["span_id"]
+    assert calls["toolu_sub"]["trace_id"] == calls[use_task]["trace_id"]
+
+
+def test_a_call_without_post_is_recorded_as_unfinished_at_stop(
+    home: Path, workspace: Path, server: Server, flightlog: CliRunner
+) -> None:
+    agent = Agent(home, workspace, server.url)
+    agent.prompt("Delete the build folder", "55555555-5555-4555-8555-555555555555")
+    agent.hook("PreToolUse", tool_name="Bash", tool_input={"command": "ls"}, tool_use_id="toolu_refused")
+    agent.hook("Stop", stop_hook_active=False)
+    calls = [e for e in _events(flightlog) if e["type"] == "tool_call"]
+    assert len(calls) == 1
+    assert calls[0]["status"] == "unset"
+    assert "no PostToolUse" in calls[0]["payload"]["error"]
+
+
+def test_failures_fail_open_and_are_logged(home: Path, workspace: Path) -> None:
+    agent = Agent(home, workspace, "http://127.0.0.1:9")
+    env = {**os.environ, "FLIGHTLOG_HOME": str(home)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "flightlog", "hook", "claude-code"],
+        input="{not json",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and proc.stdout == ""
+    assert "JSONDecodeError" in (home / "logs" / "hook.log").read_text()
+    # an allowed-by-default call answers nothing: Claude Code's own permission flow decides
+    assert agent.tool("Read", {"file_path": str(workspace / "app.py")}) == {}
+
+
+def test_a_broken_policy_denies_and_says_why(home: Path, workspace: Path) -> None:
+    (home / "policies").mkdir(parents=True)
+    (home / "policies" / "broken.rego").write_text("package flightlog\ndecision := {\n")
+    answer = Agent(home, workspace, "http://127.0.0.1:9").tool("Bash", {"command": "ls"})
+    out = answer["hookSpecificOutput"]
+    assert out["permissionDecision"] == "deny"
+    assert out["permissionDecisionReason"].startswith("policy error:")
+
+
+def test_a_policy_can_ask_for_a_human(home: Path, workspace: Path) -> None:
+    (home / "policies").mkdir(parents=True)
+    (home / "policies" / "ask.rego").write_text(
+        "package flightlog\nimport rego.v1\n"
+        'decision := {"decision": "ask", "reason": "infra change"} if '
+        "startswith(input.action.input.file_path, input.workspace.root)\n"
+    )
+    answer = Agent(home, workspace, "http://127.0.0.1:9").tool("Write", {"file_path": str(workspace / "x.tf")})
+    assert answer["hookSpecificOutput"]["permissionDecision"] == "ask"
+    assert answer["hookSpecificOutput"]["permissionDecisionReason"] == "infra change"
+
+
+def test_hook_help_is_reachable(flightlog: CliRunner) -> None:
+    out = flightlog("hook", "claude-code", "--help", check=True).stdout
+    assert "JSON on stdin" in out
