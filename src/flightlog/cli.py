@@ -204,16 +204,25 @@ def proof_consistency(ctx: click.Context, old: int, new: int | None, as_json: bo
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["leaves", "events"]),
+    type=click.Choice(["leaves", "events", "agent-trace"]),
     default="leaves",
     show_default=True,
-    help="leaves: index, event id and base64 of the exact leaf bytes; events: the events as JSON.",
+    help="leaves: index, event id and base64 of the exact leaf bytes; events: the events as JSON; "
+    "agent-trace: one Agent Trace 0.1.0 record per conversation (the files and lines agents wrote).",
 )
 @click.pass_context
 def export(ctx: click.Context, fmt: str) -> None:
-    """Write every entry as one JSON line, for auditors and other tools."""
+    """Write the log as JSON lines for auditors and other tools: one line per entry, or with
+    --format agent-trace one attribution record per conversation that changed files."""
     ledger = open_ledger(ctx)
     out = sys.stdout
+    if fmt == "agent-trace":
+        from flightlog.agent_trace import agent_trace_records
+
+        events = (json.loads(leaf) for _, _, leaf, _ in ledger.store.iter_entries())
+        for record in agent_trace_records(events, ledger.blobs.get):
+            out.write(json.dumps(record) + "\n")
+        return
     for index, event_id, leaf, _ in ledger.store.iter_entries():
         if fmt == "leaves":
             row: dict[str, Any] = {
@@ -453,9 +462,15 @@ def tokens_revoke(ctx: click.Context, token_id: str) -> None:
 
 def _register() -> None:
     """Commands that live in their own modules (each loads its heavy parts only when run)."""
+    from flightlog.cli_hook import hook_group, spool_group
     from flightlog.cli_import import import_group
+    from flightlog.cli_install import install_group, uninstall_group
 
     cli.add_command(import_group)
+    cli.add_command(install_group)
+    cli.add_command(uninstall_group)
+    cli.add_command(hook_group)
+    cli.add_command(spool_group)
 
 
 _register()
