@@ -4,6 +4,7 @@ companions) is stored whole or not at all; a bad line is reported and skipped.""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def _run(ctx: click.Context, files: Sequence[Path], read_unit: Callable[[Path], 
     pipeline = Pipeline(ledger, source_kind=source_kind)
     new = again = skipped = failed = 0
     with click.progressbar(
-        files, label="importing", file=click.get_text_stream("stderr"), show_pos=True, item_show_func=_name
+        files, label="importing", file=sys.stderr, show_pos=True, item_show_func=_name
     ) as bar:
         for path in bar:
             try:
@@ -99,5 +100,5 @@ def _run(ctx: click.Context, files: Sequence[Path], read_unit: Callable[[Path], 
         ctx.exit(1)
 
 
-def _name(path: Path | None) -> str:
+def _name(path: Path | None) -> str | None:
     return path.name if path is not None else ""
