@@ -12,8 +12,6 @@ strings, lone surrogates U+FFFD.
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,19 +20,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from flightlog.capture.claude_transcript_build import text_of
+from flightlog.capture.jsonlines import MAX_DEPTH, SURROGATE_ESCAPE, lenient_timestamp, load_json, too_deep
 from flightlog.capture.mapped import Problem
-from flightlog.errors import ValidationError
-from flightlog.events import normalize_timestamp
 
 __all__ = ["MAX_DEPTH", "Line", "as_dict", "as_str", "blocks", "is_prompt", "ms_between", "read_lines"]
 
-MAX_DEPTH: Final = 64
-_MAX_SAFE: Final = 2**53 - 1  # beyond this RFC 8785 cannot hold an integer exactly
-_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")  # only such an escape can make a lone surrogate
 _LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")  # json.loads has already joined the valid pairs
-_TIMESTAMP: Final = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
 _INTERRUPTED: Final = "[Request interrupted by user"
 
 
@@ -50,16 +41,6 @@ class Line:
     ts: str | None
 
 
-def _json_int(text: str) -> int | str:
-    number = int(text) if len(text) <= 17 else None
-    return number if number is not None and abs(number) <= _MAX_SAFE else text
-
-
-def _json_float(text: str) -> float | str:
-    number = float(text)
-    return number if math.isfinite(number) else text
-
-
 def _clean(value: Any) -> Any:
     """Return `value` with lone surrogates in strings (and keys) replaced by U+FFFD."""
     if isinstance(value, str):
@@ -69,29 +50,6 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list):
         return [_clean(v) for v in value]
     return value
-
-
-def _too_deep(value: Any) -> bool:
-    """True when `value` nests deeper than MAX_DEPTH; iterative, so it cannot overflow itself."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        for child in children:
-            if isinstance(child, dict | list):
-                if depth + 1 > MAX_DEPTH:
-                    return True
-                stack.append((child, depth + 1))
-    return False
-
-
-def _timestamp(value: object) -> str | None:
-    if not isinstance(value, str) or len(value) > 40 or not _TIMESTAMP.fullmatch(value):
-        return None
-    try:
-        return normalize_timestamp(value)
-    except (ValidationError, OverflowError, ValueError):
-        return None
 
 
 def read_lines(path: Path, problems: list[Problem]) -> list[Line]:
@@ -108,7 +66,7 @@ def read_lines(path: Path, problems: list[Problem]) -> list[Line]:
                 continue
             uuid = obj.get("uuid")
             key = uuid if isinstance(uuid, str) and 0 < len(uuid) <= 200 else hashlib.sha256(data).hexdigest()[:32]
-            lines.append(Line(str(path), no, obj, key, len(data), _timestamp(obj.get("timestamp"))))
+            lines.append(Line(str(path), no, obj, key, len(data), lenient_timestamp(obj.get("timestamp"))))
     first = next((line.ts for line in lines if line.ts), None)
     last = first
     for line in lines:  # Claude Code writes lines in time order, so a neighbour's time is close
@@ -122,14 +80,14 @@ def _parse(data: bytes) -> tuple[str, dict[str, Any] | None]:
     except UnicodeDecodeError:
         return "not UTF-8", None
     try:
-        obj = json.loads(text, parse_int=_json_int, parse_float=_json_float, parse_constant=str)
+        obj = load_json(text)
     except (ValueError, RecursionError):
         return "not valid JSON", None
     if not isinstance(obj, dict):
         return "not a JSON object", None
-    if (text.count("{") + text.count("[") > MAX_DEPTH) and _too_deep(obj):
+    if (text.count("{") + text.count("[") > MAX_DEPTH) and too_deep(obj):
         return f"nested deeper than {MAX_DEPTH} levels", None
-    if _SURROGATE_ESCAPE.search(text):
+    if SURROGATE_ESCAPE.search(text):
         obj = _clean(obj)
     return "", obj
 

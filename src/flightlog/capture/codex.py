@@ -60,14 +60,12 @@ from flightlog.capture.codex_events import (
     prompt_span_id,
     turn_trace_id,
 )
+from flightlog.capture.jsonlines import lenient_timestamp
 from flightlog.capture.mapped import Mapped, Problem
-from flightlog.errors import ValidationError
-from flightlog.events import normalize_timestamp
 
 __all__ = ["find_files", "map_rollout", "read_unit"]
 
 MAX_LINE_BYTES: Final = 64 * 1024 * 1024
-_TIMESTAMP: Final = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 _TAGGED: Final = re.compile(r"\s*(<[A-Za-z_][\w-]*[\s>]|# AGENTS\.md)")  # harness-injected context
 _SKIP_ITEMS: Final = frozenset({"session_meta", "turn_context", "compacted"})
 _SKIP_RESPONSES: Final = frozenset({"ghost_snapshot", "compaction", "compaction_summary"})
@@ -124,15 +122,6 @@ def _load(raw: bytes) -> Any:
     return loads(text)
 
 
-def _timestamp(value: object) -> str | None:
-    if not isinstance(value, str) or len(value) > 40 or not _TIMESTAMP.fullmatch(value):
-        return None
-    try:
-        return normalize_timestamp(value)
-    except (ValidationError, ValueError, OverflowError):
-        return None
-
-
 # --- records -------------------------------------------------------------------------------
 
 
@@ -183,7 +172,7 @@ def map_rollout(lines: Sequence[bytes], path: str, fallback_session: str) -> Map
         if not isinstance(value, dict):
             mapped.problems.append(Problem(path, number, "not a JSON object"))
             continue
-        last_ts = _timestamp(value.get("timestamp")) or last_ts
+        last_ts = lenient_timestamp(value.get("timestamp")) or last_ts
         items.append((number, last_ts, value))
     meta = next((as_dict(v.get("payload")) for _, _, v in items if v.get("type") == "session_meta"), {})
     session = as_str(meta.get("id"))

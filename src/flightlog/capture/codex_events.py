@@ -27,7 +27,6 @@ non-finite numbers are kept as their source text (RFC 8785 cannot hold them).
 from __future__ import annotations
 
 import json
-import math
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from flightlog.capture.codex_patch import Patch, find_patch, parse_patch
+from flightlog.capture.jsonlines import MAX_DEPTH, SURROGATE_ESCAPE, load_json
 from flightlog.ids import derive_id, stable_event_id
 
 __all__ = [
@@ -63,9 +63,6 @@ AGENT_ID: Final = "codex"
 SOURCE_KIND: Final = "codex-rollout"
 EPOCH: Final = "1970-01-01T00:00:00.000000Z"
 SUMMARY_CHARS: Final = 2000
-_MAX_DEPTH: Final = 64
-_MAX_SAFE: Final = 2**53 - 1
-_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 _SHELL_TOOLS: Final = frozenset({"shell", "container.exec", "shell_command", "exec_command", "local_shell"})
 # Codex answers some failures with plain text and no exit code; these openings mark them.
 _FAILURE_PREFIXES: Final = (
@@ -82,23 +79,13 @@ _EXEC_HEADER: Final = re.compile(
 # --- values --------------------------------------------------------------------------------
 
 
-def _parse_int(text: str) -> int | str:
-    if len(text) > 20:
-        return text
-    n = int(text)
-    return n if -_MAX_SAFE <= n <= _MAX_SAFE else text
-
-
-def _parse_float(text: str) -> float | str:
-    x = float(text)
-    return x if math.isfinite(x) else text
-
-
 def _too_deep(value: Any) -> bool:
+    # Not `jsonlines.too_deep`: this counts scalars as a level (root 0), so an empty innermost
+    # array/object at level 65 passes here; kept so what Codex imports accept does not change.
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
-        if depth > _MAX_DEPTH:
+        if depth > MAX_DEPTH:
             return True
         if isinstance(item, dict):
             stack.extend((v, depth + 1) for v in item.values())
@@ -111,14 +98,14 @@ def loads(text: str) -> Any:
     """Return the JSON value of `text` in a form the ledger can store; raise ValueError naming
     why it cannot be used. Also used for JSON nested in strings (tool arguments, outputs)."""
     try:
-        value = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=str)
+        value = load_json(text)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
     except ValueError as exc:
         raise ValueError(f"not JSON ({str(exc).split(':')[0]})") from None
-    if text.count("[") + text.count("{") > _MAX_DEPTH and _too_deep(value):
-        raise ValueError(f"JSON nested deeper than {_MAX_DEPTH}")
-    if _SURROGATE_ESCAPE.search(text):  # RFC 8785 (and UTF-8) cannot hold a lone surrogate
+    if text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(value):
+        raise ValueError(f"JSON nested deeper than {MAX_DEPTH}")
+    if SURROGATE_ESCAPE.search(text):  # RFC 8785 (and UTF-8) cannot hold a lone surrogate
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
