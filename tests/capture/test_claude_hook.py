@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from flightlog.active import current_trace
 from tests.conftest import CliRunner
 from tests.server.conftest import Server, start_server
 
@@ -350,3 +351,17 @@ def test_a_policy_can_ask_for_a_human(home: Path, workspace: Path) -> None:
 def test_hook_help_is_reachable(flightlog: CliRunner) -> None:
     out = flightlog("hook", "claude-code", "--help", check=True).stdout
     assert "JSON on stdin" in out
+
+
+def test_the_active_trace_is_marked_for_tools_in_the_workspace(home: Path, workspace: Path) -> None:
+    """Git hooks and `flightlog exec` run inside an agent's tool call find its trace."""
+    agent = Agent(home, workspace, "http://127.0.0.1:9")
+    agent.prompt("Commit the fix", "66666666-6666-4666-8666-666666666666")
+    prompt_active = current_trace(home, workspace / "sub" / "dir", environ={})
+    assert prompt_active is not None and prompt_active["agent_id"] == "claude-code"
+    agent.hook("PreToolUse", tool_name="Bash", tool_input={"command": "git commit"}, tool_use_id="toolu_c")
+    during = current_trace(home, workspace, environ={})
+    assert during is not None
+    assert during["trace_id"] == prompt_active["trace_id"] and during["span_id"] != prompt_active["span_id"]
+    agent.hook("Stop", stop_hook_active=False)
+    assert current_trace(home, workspace, environ={}) is None

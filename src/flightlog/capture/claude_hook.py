@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import IO, Any, Final
 
+from flightlog.active import clear_active, write_active
 from flightlog.capture import claude_shape as shape
 from flightlog.capture.claude_hook_events import (
     MAX_INPUT_CHARS,
@@ -129,6 +130,7 @@ def _user_prompt(s: HookSession, data: dict[str, Any]) -> HookOutcome:
             "permission_mode": data.get("permission_mode"),
         },
     }
+    _mark_active(s, event)
     return HookOutcome(events=[event])
 
 
@@ -177,6 +179,7 @@ def _pre_tool(s: HookSession, data: dict[str, Any]) -> HookOutcome:
         call["payload"]["error"] = f"denied by policy: {decision.reason}"
         return HookOutcome(_answer("deny", decision.reason), 0, [policy_event, call])
     capture_before(s, tool, tool_input, state)
+    _mark_active(s, {"trace_id": trace, "span_id": span, "model": s.model()})
     if decision.decision == "abstain":
         state["policy_event"] = policy_event  # recorded with the call, saving a send per tool call
         events = []
@@ -223,6 +226,7 @@ def _stop(s: HookSession, data: dict[str, Any]) -> HookOutcome:
     prompt, the call was interrupted) are recorded as unfinished."""
     if data.get("hook_event_name") == "SubagentStop":
         return HookOutcome()
+    clear_active(s.home, s.root)
     events = []
     for path in sorted(s.folder.glob("tool-*.json")) if s.folder.exists() else []:
         state = s.load(path.name)
@@ -351,6 +355,23 @@ def _bind_agent(s: HookSession, agent: str) -> str | None:
 
     s.update("agents.json", bind)
     return result[0] if result else None
+
+
+def _mark_active(s: HookSession, event: dict[str, Any]) -> None:
+    """Tell git hooks and other tools in this workspace which trace they are part of."""
+    model = event.get("model")
+    write_active(
+        s.home,
+        s.root,
+        {
+            "trace_id": event["trace_id"],
+            "span_id": event["span_id"],
+            "agent_id": shape.AGENT_ID,
+            "model": model.get("name") if isinstance(model, dict) else model,
+            "session_id": s.id,
+            "updated_ns": s.now_ns,
+        },
+    )
 
 
 def _answer(decision: str, reason: str) -> dict[str, Any]:

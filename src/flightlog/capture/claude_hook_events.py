@@ -107,10 +107,15 @@ class HookSession:
             "source": {"kind": "claude-code-hook", "version": None},
             "user_context": {"user_id": os.environ.get("USER") or os.environ.get("LOGNAME"), "host": host()},
         }
-        model = self.load("session.json").get("model")
-        if isinstance(model, str) and model:
+        model = self.model()
+        if model:
             event["model"] = {"provider": "anthropic", "name": model}
         return event
+
+    def model(self) -> str | None:
+        """The model the session started with (SessionStart), if Claude Code said."""
+        model = self.load("session.json").get("model")
+        return model if isinstance(model, str) and model else None
 
 
 def tool_fields(data: dict[str, Any]) -> tuple[str, Any, str]:
