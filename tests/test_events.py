@@ -11,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flightlog.errors import ValidationError
-from flightlog.ids import stable_event_id
 from flightlog.events import (
     EVENT_TYPES,
     canonical_bytes,
@@ -20,6 +19,7 @@ from flightlog.events import (
     new_event_id,
     validate_event,
 )
+from flightlog.ids import stable_event_id
 from tests.conftest import make_event
 
 

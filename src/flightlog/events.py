@@ -140,9 +140,9 @@ def fill_defaults(event: Event, source_kind: str = "api") -> Event:
 
 
 def _json_fast_ok(value: object) -> bool:
-    """True when json.dumps gives exactly the RFC 8785 form: no floats (ECMAScript number
-    formatting differs from Python's repr) and only ASCII object keys (key order by UTF-16
-    code units equals code point order there). Leaves are tested inline: this runs per event."""
+    """True when json.dumps gives exactly the RFC 8785 form: only ASCII object keys (key order
+    by UTF-16 code units equals code point order there) and only floats that Python's repr
+    writes as ECMAScript does. Leaves are tested inline: this runs per event."""
     kind = type(value)
     if kind is dict:
         for key, item in value.items():  # type: ignore[attr-defined]
@@ -158,6 +158,11 @@ def _json_fast_ok(value: object) -> bool:
             if t is not str and t is not int and item is not None and t is not bool and not _json_fast_ok(item):
                 return False
         return True
+    if kind is float:
+        # Both write the shortest round-trip digits; they differ only in exponent notation
+        # (Python below 1e-4 and from 1e16, ECMAScript below 1e-6 and from 1e21) and in the
+        # ".0" Python keeps on integral values (ECMA-262 Number::toString, RFC 8785 3.2.2.3).
+        return 1e-4 <= abs(value) < 1e16 and not value.is_integer()  # type: ignore[arg-type,attr-defined]
     return kind is str or kind is int or kind is bool or value is None
 
 

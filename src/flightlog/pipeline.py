@@ -1,6 +1,7 @@
 """The one write path: validate → fill defaults → redact → move large text to blobs → append.
 
-Every adapter hands its events to `Pipeline`; nothing else writes to the ledger.
+Every adapter hands its events to `Pipeline`; nothing else writes to the ledger. Its pure half,
+`Preparer`, also runs in the server's worker processes; only the ledger's writer appends.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from flightlog.ledger.blobs import blob_digest
 from flightlog.ledger.log import Ledger, PendingEntry
 from flightlog.redact import Redactor
 
-__all__ = ["BLOB_THRESHOLD", "MAX_EVENT_BYTES", "Pipeline", "Rejected"]
+__all__ = ["BLOB_THRESHOLD", "MAX_EVENT_BYTES", "Pipeline", "Preparer", "Rejected"]
 
 BLOB_THRESHOLD: Final = 16 * 1024  # payload strings longer than this (UTF-8 bytes) become blobs
 _FREE_TEXT: Final = (
@@ -40,17 +41,16 @@ class Rejected:
     reason: str
 
 
-class Pipeline:
-    """Turns producer events into ledger entries; a batch is stored whole or not at all."""
+class Preparer:
+    """The pure half of the pipeline: producer events to ledger entries, writing nothing (so
+    it can run in another process than the ledger's writer)."""
 
     def __init__(
         self,
-        ledger: Ledger,
         redactor: Redactor | None = None,
         source_kind: str = "api",
         blob_threshold: int = BLOB_THRESHOLD,
     ) -> None:
-        self.ledger = ledger
         self.redactor = redactor or Redactor.default()
         self.source_kind = source_kind
         self.blob_threshold = blob_threshold
@@ -66,8 +66,13 @@ class Pipeline:
         redacted = {**event, **cleaned}
         redacted["redactions"] = [*redacted["redactions"], *(r.to_json() for r in found)]
         blobs: dict[str, bytes] = {}
-        redacted["payload"] = self._split_blobs(redacted["payload"], blobs)
         leaf = canonical_bytes(redacted)
+        # A string's canonical JSON is never shorter than its UTF-8 bytes (escapes only add),
+        # so an event whose leaf is within the threshold holds no string to move to a blob.
+        if len(leaf) > self.blob_threshold:
+            redacted["payload"] = self._split_blobs(redacted["payload"], blobs)
+            if blobs:
+                leaf = canonical_bytes(redacted)
         if len(leaf) > MAX_EVENT_BYTES:
             raise ValidationError("$", f"event is {len(leaf)} bytes, over {MAX_EVENT_BYTES}")
         return PendingEntry(redacted, leaf, blobs, given_id=isinstance(raw, dict) and "event_id" in raw)
@@ -97,6 +102,20 @@ class Pipeline:
             except ValidationError as exc:
                 bad.append(Rejected(i, exc.field, exc.reason))
         return good, bad
+
+
+class Pipeline(Preparer):
+    """Turns producer events into ledger entries; a batch is stored whole or not at all."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        redactor: Redactor | None = None,
+        source_kind: str = "api",
+        blob_threshold: int = BLOB_THRESHOLD,
+    ) -> None:
+        super().__init__(redactor, source_kind, blob_threshold)
+        self.ledger = ledger
 
     def ingest(self, raws: Iterable[object]) -> list[int] | list[Rejected]:
         """Store a batch whole and return its indexes, or store nothing and return rejections.

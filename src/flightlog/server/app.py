@@ -2,13 +2,25 @@
 
 Every write goes through the same `Pipeline` as `flightlog ingest`; a 2xx means the events are
 durably committed (the ledger's group commit has fsynced them).
+
+OTLP bodies are decoded, mapped and prepared (validated, redacted, canonicalized) in a worker
+process, so that work runs on another core than the event loop and the ledger's writer, which
+stay in this process (one writer: the flock, the group commit). A server started with its own
+`Redactor`, or one where the worker cannot start or dies, prepares in threads instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import multiprocessing
+import os
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,7 +39,7 @@ from flightlog.errors import FlightlogError, ValidationError
 from flightlog.index import SearchIndex
 from flightlog.ledger.log import Ledger, PendingEntry
 from flightlog.ledger.store import query_traces
-from flightlog.pipeline import Pipeline
+from flightlog.pipeline import Pipeline, Preparer, Rejected
 from flightlog.redact import Redactor
 from flightlog.render import tree_order
 from flightlog.server.auth import TokenStore, role_allows
@@ -41,6 +53,8 @@ __all__ = ["ServerSettings", "create_app"]
 _PROTOBUF: Final = "application/x-protobuf"
 _JSON: Final = "application/json"
 _LOOPBACK: Final = ("127.", "::1", "localhost")
+_PREPARE_WORKERS: Final = 1  # processes preparing OTLP bodies; the writer's process is the other core
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,28 @@ class Collector:
         self.forwarder = OtlpForwarder(settings.export_otlp) if settings.export_otlp else None
         self._pending = 0
         self._pending_lock = threading.Lock()
+        # Workers build the default redactor; a server given its own prepares in threads.
+        self.workers = _start_workers(_PREPARE_WORKERS) if redactor is None else None
+
+    async def prepare_otlp(self, decode: Decoder, body: bytes, content_type: str) -> _Prepared:
+        """Decode, map and prepare an OTLP body in a worker process (else in a thread)."""
+        if self.workers is not None:
+            future = self.workers.submit(_prepare_in_worker, decode, body, content_type)
+            try:
+                return await asyncio.wrap_future(future)
+            except BrokenProcessPool:
+                _log.warning("flightlog: the prepare worker died; preparing in threads from now on")
+                self.workers = None
+        return await run_in_threadpool(_prepare_otlp, self.pipeline, decode, body, content_type)
+
+    def close(self) -> None:
+        """Stop the workers and close the index and the ledger."""
+        if self.workers is not None:
+            self.workers.shutdown(wait=True, cancel_futures=True)
+        if self.forwarder is not None:
+            self.forwarder.close()
+        self.index.close()
+        self.ledger.close()
 
     def authorize(self, request: Request, need: str) -> JSONResponse | None:
         """Return an error response unless the caller may do what needs role `need`."""
@@ -118,6 +154,65 @@ class _Overloaded(Exception):
     pass
 
 
+Decoder = Callable[..., otlp.OtlpBatch]
+
+
+@dataclass
+class _Prepared:
+    """An OTLP body decoded and prepared: the batch (its events dropped), the entries to
+    append, the events the pipeline refused, or why the body could not be decoded."""
+
+    batch: otlp.OtlpBatch
+    good: list[PendingEntry]
+    bad: list[Rejected]
+    error: str | None = None
+
+
+def _prepare_otlp(preparer: Preparer, decode: Decoder, body: bytes, content_type: str) -> _Prepared:
+    try:
+        # The preparer checks every event against the schema; the decoder need not as well.
+        batch = decode(body, content_type, validate=False)
+    except ValidationError as exc:
+        return _Prepared(otlp.OtlpBatch(), [], [], exc.message)
+    good, bad = preparer.prepare_batch(batch.events)
+    batch.events = []  # not sent back: the entries hold the prepared events
+    return _Prepared(batch, good, bad)
+
+
+_worker_preparer: Preparer | None = None
+
+
+def _start_worker(server_pid: int) -> None:
+    """Set up a prepare worker: the default redactor, and an exit when the server is gone (a
+    SIGKILLed server must not leave its workers behind)."""
+    global _worker_preparer
+    _worker_preparer = Preparer()
+
+    def watch() -> None:
+        while os.getppid() == server_pid:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="server-watch", daemon=True).start()
+
+
+def _prepare_in_worker(decode: Decoder, body: bytes, content_type: str) -> _Prepared:
+    assert _worker_preparer is not None  # set by _start_worker
+    return _prepare_otlp(_worker_preparer, decode, body, content_type)
+
+
+def _start_workers(count: int) -> ProcessPoolExecutor | None:
+    """Return a pool of `count` prepare workers (spawned: the server has threads), or None."""
+    if count < 1:
+        return None
+    try:
+        context = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(count, context, initializer=_start_worker, initargs=(os.getpid(),))
+    except (OSError, ValueError) as exc:
+        _log.warning("flightlog: no prepare worker (%s); preparing in threads", exc)
+        return None
+
+
 def _parse_events(body: bytes, content_type: str) -> list[object]:
     """Parse a JSON array or NDJSON body; raise ValidationError naming the line."""
     text = body.decode("utf-8")
@@ -155,15 +250,14 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
                 await anyio.sleep(0.5)
 
         try:
+            if c.workers is not None:  # start the worker now, not on the first request
+                await c.prepare_otlp(otlp.traces_to_events, b"", otlp.PROTOBUF)
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(keep_index_current)
                 yield
                 tasks.cancel_scope.cancel()
         finally:
-            if c.forwarder is not None:
-                await run_in_threadpool(c.forwarder.close)
-            c.index.close()
-            state.pop("c").ledger.close()
+            await run_in_threadpool(state.pop("c").close)
 
     async def post_events(request: Request) -> Response:
         c = collector()
@@ -209,9 +303,7 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
             }
         )
 
-    def otlp_route(
-        decode: Callable[[bytes, str], otlp.OtlpBatch], respond: Callable[[otlp.OtlpBatch, str], bytes]
-    ) -> Handler:
+    def otlp_route(decode: Decoder, respond: Callable[[otlp.OtlpBatch, str], bytes]) -> Handler:
         async def handler(request: Request) -> Response:
             c = collector()
             ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -221,19 +313,19 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
                 return _otlp_error(denied.status_code, json.loads(bytes(denied.body))["error"], ctype)
             try:
                 body = await read_body(request, settings.max_body_bytes)
-                batch = await run_in_threadpool(decode, body, ctype)
             except BodyError as exc:
                 return _otlp_error(exc.status, exc.message, ctype)
-            except ValidationError as exc:
-                return _otlp_error(400, exc.message, ctype)
-            good, bad = await run_in_threadpool(c.pipeline.prepare_batch, batch.events)
-            c.metrics.received.labels("otlp").inc(len(batch.events) + batch.rejected)
+            prepared = await c.prepare_otlp(decode, body, ctype)
+            if prepared.error is not None:
+                return _otlp_error(400, prepared.error, ctype)
+            batch, good, bad = prepared.batch, prepared.good, prepared.bad
+            c.metrics.received.labels("otlp").inc(len(good) + len(bad) + batch.rejected)
             if batch.rejected:
                 c.metrics.rejected.labels("otlp", "decode").inc(batch.rejected)
             if bad:
                 c.metrics.rejected.labels("otlp", "validation").inc(len(bad))
-            batch.rejected += len(bad)
-            batch.errors.extend(f"item {r.index}: {r.field}: {r.reason}" for r in bad[:20])
+            for r in bad:  # r.index counts the mapped events, not the request's items
+                batch.reject(f"event {r.index}: {r.field}: {r.reason}")
             if good:
                 try:
                     await c.store(good, "otlp")
