@@ -6,7 +6,9 @@ Side by side in one run, interleaved round by round so machine noise hits all al
 - PreToolUse of a Read (no policy installed: the common path, answers nothing);
 - PreToolUse of a Read with one Rego policy installed (regorus loads and decides);
 - PreToolUse of a Bash (scans the workspace: `git ls-files` + stat) in a 200-file git repo;
-- PostToolUse of an Edit, sent to a running collector (a durable commit per call).
+- PostToolUse of an Edit, sent to a running collector (a durable commit per call);
+- PreToolUse of a Read as a Claude Code `"type": "http"` hook: one POST to the collector's
+  `/hooks/claude-code` on a new connection, no process started.
 
 Run from the repository root: `.venv/bin/python bench/hook.py [--rounds 40]
 [--out bench/results/hook.json]`. Target: PreToolUse median ≤ 2× `python3 -c pass`.
@@ -15,6 +17,7 @@ Run from the repository root: `.venv/bin/python bench/hook.py [--rounds 40]
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
@@ -27,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 2.0
@@ -55,6 +59,21 @@ def _timed(cmd: list[str], stdin: bytes, env: dict[str, str], cwd: Path) -> floa
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{cmd} failed: {proc.stderr.decode()[:500]}")
+    return elapsed * 1000
+
+
+def _post_timed(url: str, body: bytes) -> float:
+    """One HTTP hook call as Claude Code makes it: a POST on a new connection."""
+    parts = urlsplit(url)
+    start = time.perf_counter()
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    conn.request("POST", "/hooks/claude-code", body, {"Content-Type": "application/json"})
+    answer = conn.getresponse()
+    answer.read()
+    conn.close()
+    elapsed = time.perf_counter() - start
+    if answer.status != 200:
+        raise SystemExit(f"HTTP hook answered {answer.status}")
     return elapsed * 1000
 
 
@@ -147,6 +166,8 @@ def main() -> None:
                 )
                 post = payload("PostToolUse", "Edit", edit, 20_000 + n, tool_response={"filePath": str(edit_path)})
                 cases["PostToolUse Edit → collector"].append(_timed(hook, post, env(home_server, url), repo))
+                http_pre = payload("PreToolUse", "Read", read, 30_000 + n)
+                cases["PreToolUse Read, HTTP hook (no process)"].append(_post_timed(url, http_pre))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -182,6 +203,7 @@ CASES = [
     "PreToolUse Read, 1 Rego policy",
     "PreToolUse Bash (200-file repo scan)",
     "PostToolUse Edit → collector",
+    "PreToolUse Read, HTTP hook (no process)",
 ]
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from flightlog.active import current_trace
@@ -163,6 +164,34 @@ def test_a_scripted_session_becomes_one_trace_per_turn(
 ) -> None:
     _install_policy(home)
     _script_session(Agent(home, workspace, server.url), workspace)
+    _assert_session_recorded(flightlog)
+
+
+def test_the_collector_answers_http_hooks_the_same_way(
+    home: Path, workspace: Path, server: Server, flightlog: CliRunner
+) -> None:
+    """Claude Code's `"type": "http"` hooks: no process per call, same record and decisions."""
+    _install_policy(home)
+    _script_session(HttpAgent(home, workspace, server.url), workspace)
+    _assert_session_recorded(flightlog)
+    assert not (home / "logs" / "hook.log").exists()
+
+
+class HttpAgent(Agent):
+    def hook(self, event: str, **fields: Any) -> subprocess.CompletedProcess[str]:
+        data = {
+            "session_id": SESSION,
+            "cwd": str(self.root),
+            "hook_event_name": event,
+            **({"prompt_id": self.prompt_id} if self.prompt_id else {}),
+            **fields,
+        }
+        answer = httpx.post(f"{self.url}/hooks/claude-code", json=data, timeout=60)
+        assert answer.status_code == 200, answer.text
+        return subprocess.CompletedProcess([], 0, answer.text, "")
+
+
+def _assert_session_recorded(flightlog: CliRunner) -> None:
     events = _events(flightlog)
     traces = {e["trace_id"] for e in events}
     assert len(traces) == 2  # one per prompt

@@ -45,7 +45,7 @@ from flightlog.home import resolve_home
 from flightlog.ids import derive_id
 from flightlog.policy_stage import Decision, build_input, decide, policy_files
 
-__all__ = ["HookOutcome", "handle", "run_hook"]
+__all__ = ["HookOutcome", "handle", "process", "run_hook"]
 
 Event = dict[str, Any]
 
@@ -83,16 +83,21 @@ def run_hook(home: Path | None = None, stdin: IO[bytes] | None = None, stdout: I
 
 
 def handle(data: dict[str, Any], home: Path) -> HookOutcome:
-    """Record one hook event and return the answer for Claude Code."""
-    session = HookSession(home, data)
-    name = data.get("hook_event_name")
-    handler = _HANDLERS.get(name if isinstance(name, str) else "")
-    outcome = handler(session, data) if handler is not None else HookOutcome()
+    """Record one hook event (to the collector, or the spool) and return the answer."""
+    outcome = process(data, home)
     if outcome.events:
         _deliver(home, outcome.events)
-    elif name in ("Stop", "SessionEnd", "SessionStart") and _spool_waiting(home):
+    elif data.get("hook_event_name") in ("Stop", "SessionEnd", "SessionStart") and _spool_waiting(home):
         _flush_quietly(home)
     return outcome
+
+
+def process(data: dict[str, Any], home: Path) -> HookOutcome:
+    """Update the session's state for one hook event and return the answer for Claude Code and
+    the events to record, sending nothing (the collector's HTTP hook endpoint stores them itself)."""
+    name = data.get("hook_event_name")
+    handler = _HANDLERS.get(name if isinstance(name, str) else "")
+    return handler(HookSession(home, data), data) if handler is not None else HookOutcome()
 
 
 # --- session state ---------------------------------------------------------------------------

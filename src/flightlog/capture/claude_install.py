@@ -26,8 +26,10 @@ from typing import Any
 from flightlog.errors import ConfigError
 
 __all__ = [
+    "COMMAND_ONLY_EVENTS",
     "HOOK_EVENTS",
     "HOOK_SUFFIX",
+    "HTTP_PATH",
     "TOOL_EVENTS",
     "add_env",
     "add_hooks",
@@ -57,6 +59,9 @@ HOOK_EVENTS: tuple[str, ...] = (
 # Events whose matcher is tested against the tool name; "*" says "every tool" explicitly.
 TOOL_EVENTS = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure"})
 HOOK_SUFFIX = " hook claude-code"
+HTTP_PATH = "/hooks/claude-code"  # the collector's endpoint for Claude Code's "type": "http" hooks
+# Claude Code runs only command (and mcp_tool) handlers for these, so they stay commands.
+COMMAND_ONLY_EVENTS = frozenset({"SessionStart"})
 # Claude Code's default is 600 s; a recorder that hangs must not stall the agent that long.
 HOOK_TIMEOUT = 30
 
@@ -73,10 +78,14 @@ def hook_command(argv: Sequence[str]) -> str:
 
 
 def is_ours(handler: object) -> bool:
-    """Return True when `handler` is a command handler that runs `… hook claude-code`."""
+    """Return True when `handler` is a command handler that runs `… hook claude-code`, or an
+    http handler that posts to a collector's `/hooks/claude-code`."""
+    if not isinstance(handler, dict):
+        return False
+    if handler.get("type") == "http":
+        return isinstance(handler.get("url"), str) and handler["url"].rstrip("/").endswith(HTTP_PATH)
     return (
-        isinstance(handler, dict)
-        and handler.get("type") == "command"
+        handler.get("type") == "command"
         and isinstance(handler.get("command"), str)
         and handler["command"].endswith(HOOK_SUFFIX)
     )
@@ -90,9 +99,10 @@ def hooked_events(settings: Mapping[str, Any]) -> list[str]:
     return [event for event, groups in hooks.items() if _has_ours(groups)]
 
 
-def add_hooks(settings: Mapping[str, Any], command: str) -> Settings:
+def add_hooks(settings: Mapping[str, Any], command: str, http_url: str | None = None) -> Settings:
     """Return a copy of `settings` with one handler of ours running `command` on every event of
-    HOOK_EVENTS, and none anywhere else.
+    HOOK_EVENTS, and none anywhere else; with `http_url`, an http handler posting there instead,
+    except on COMMAND_ONLY_EVENTS.
 
     A group that holds only our handler is updated where it stands; otherwise ours are taken out
     of mixed groups and our group is appended. Applying it twice changes nothing more.
@@ -110,7 +120,7 @@ def add_hooks(settings: Mapping[str, Any], command: str) -> Settings:
         groups = hooks.setdefault(event, [])
         if not isinstance(groups, list):
             raise ConfigError(f'"hooks.{event}" is {_json_type(groups)}, not a list')
-        wanted = _our_group(event, command)
+        wanted = _our_group(event, command, None if event in COMMAND_ONLY_EVENTS else http_url)
         spot = next((i for i, g in enumerate(groups) if _is_our_group(g)), None)
         if spot is None:
             groups[:] = [_without_ours(g) for g in groups if not _only_ours(g)]
@@ -205,8 +215,12 @@ def remove_env(
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _our_group(event: str, command: str) -> dict[str, Any]:
-    handler = {"type": "command", "command": command, "timeout": HOOK_TIMEOUT}
+def _our_group(event: str, command: str, http_url: str | None) -> dict[str, Any]:
+    handler: dict[str, Any] = (
+        {"type": "http", "url": http_url, "timeout": HOOK_TIMEOUT}
+        if http_url
+        else {"type": "command", "command": command, "timeout": HOOK_TIMEOUT}
+    )
     return {"matcher": "*", "hooks": [handler]} if event in TOOL_EVENTS else {"hooks": [handler]}
 
 

@@ -45,6 +45,7 @@ from flightlog.render import tree_order
 from flightlog.server.auth import TokenStore, role_allows
 from flightlog.server.body import BodyError, read_body
 from flightlog.server.export import OtlpForwarder
+from flightlog.server.hooks import claude_code_hook
 from flightlog.server.metrics import CollectorMetrics
 from flightlog.server.openapi import openapi_document
 
@@ -419,6 +420,9 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
     async def get_openapi(request: Request) -> Response:
         return JSONResponse(openapi_document())
 
+    async def post_claude_code_hook(request: Request) -> Response:
+        return await claude_code_hook(request, collector())
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "entries": collector().ledger.size})
 
@@ -434,6 +438,7 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
         Route("/api/v1/checkpoint", get_checkpoint, methods=["GET"]),
         Route("/metrics", get_metrics, methods=["GET"]),
         Route("/openapi.json", get_openapi, methods=["GET"]),
+        Route("/hooks/claude-code", post_claude_code_hook, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={FlightlogError: _flightlog_error})

@@ -191,6 +191,22 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": {"description": "Prometheus text format"}, **_errors(401, 403)},
                 }
             },
+            "/hooks/claude-code": {
+                "post": {
+                    "summary": "Claude Code HTTP hook: record the hook event and answer it (role ingest)",
+                    "description": "Body: the hook input JSON exactly as Claude Code sends it. The answer is Claude "
+                    "Code's hook output JSON (e.g. a PreToolUse permissionDecision), or an empty 200 when there is "
+                    "nothing to say. Fails open: an internal failure answers an empty 200.",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "responses": {
+                        "200": {
+                            "description": "hook output JSON, or empty",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        **_errors(400, 401, 403, 413),
+                    },
+                }
+            },
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}},
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
         },

@@ -1,0 +1,63 @@
+"""`POST /hooks/claude-code`: Claude Code's `"type": "http"` hooks answered by the collector.
+
+The same recording and policy decision as `flightlog hook claude-code`, without starting a
+process per tool call (Claude Code POSTs the hook JSON; the answer body uses the command
+hook's stdout format, an empty 200 meaning "nothing to say"). The collector reads the
+workspace itself, so this transport is for a collector on the same machine as the agent.
+
+Fail open, as the command hook: a failure here is logged and answered with an empty 200; only
+an explicit policy deny stops the call. Unlike the command hook there is no spool: while the
+collector is down Claude Code carries on unrecorded (its HTTP hooks fail open).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Final
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from flightlog.capture.claude_hook import process
+from flightlog.server.body import BodyError, read_body
+
+if TYPE_CHECKING:
+    from flightlog.server.app import Collector
+
+__all__ = ["MAX_HOOK_BYTES", "claude_code_hook"]
+
+MAX_HOOK_BYTES: Final = 4 * 1024 * 1024  # tool inputs can be large (a Write of a big file)
+SOURCE: Final = "claude-code-hook"
+_log = logging.getLogger("flightlog.server.hooks")
+
+
+async def claude_code_hook(request: Request, collector: Collector) -> Response:
+    """Answer one Claude Code hook event, committing its events before answering."""
+    if (denied := collector.authorize(request, "ingest")) is not None:
+        return denied
+    try:
+        data = json.loads(await read_body(request, MAX_HOOK_BYTES))
+    except BodyError as exc:
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+    except (ValueError, UnicodeDecodeError):
+        return JSONResponse({"error": "hook input is not JSON"}, status_code=400)
+    if not isinstance(data, dict):
+        return JSONResponse({"error": "hook input is not a JSON object"}, status_code=400)
+    try:
+        outcome = await run_in_threadpool(process, data, collector.home)
+        if outcome.events:
+            good, bad = await run_in_threadpool(collector.pipeline.prepare_batch, outcome.events)
+            collector.metrics.received.labels(SOURCE).inc(len(outcome.events))
+            if bad:
+                collector.metrics.rejected.labels(SOURCE, "validation").inc(len(bad))
+                _log.warning("claude-code hook: %d event(s) refused: %s %s", len(bad), bad[0].field, bad[0].reason)
+            if good:
+                await collector.store(good, SOURCE)
+    except Exception as exc:  # fail open, as the command hook does
+        _log.warning("claude-code hook failed (%s: %s); answering nothing", type(exc).__name__, exc)
+        return Response(status_code=200)
+    if outcome.output is None:
+        return Response(status_code=200)
+    return JSONResponse(outcome.output)
