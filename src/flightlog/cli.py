@@ -462,15 +462,17 @@ def tokens_revoke(ctx: click.Context, token_id: str) -> None:
 
 def _register() -> None:
     """Commands that live in their own modules (each loads its heavy parts only when run)."""
-    from flightlog import cli_git, cli_watch, cli_workspace
+    from flightlog import cli_git, cli_policy, cli_watch, cli_workspace
     from flightlog.cli_hook import hook_group, spool_group
     from flightlog.cli_import import import_group
     from flightlog.cli_install import install_group, uninstall_group
 
     for group in (import_group, install_group, uninstall_group, hook_group, spool_group):
         cli.add_command(group)
-    for command in (*cli_workspace.COMMANDS, *cli_git.COMMANDS, *cli_watch.COMMANDS):
+    for command in (*cli_workspace.COMMANDS, *cli_git.COMMANDS, *cli_watch.COMMANDS, *cli_policy.COMMANDS):
         cli.add_command(command)
+    for command in cli_policy.KEYS_COMMANDS:
+        keys_group.add_command(command)
     for command in cli_git.HOOK_COMMANDS:
         hook_group.add_command(command)
 
