@@ -491,6 +491,7 @@ def test_example_agent_is_one_trace(flightlog: CliRunner, home: Path, tmp_path: 
             "temperature": 0,
             "top_p": 1,
             "seed": 7,
+            "version": "1.0",
         }
         assert call["payload"]["usage"]["input_tokens"] > 0 and call["payload"]["usage"]["output_tokens"] > 0
         assert call["payload"]["response"]["model"] == "scripted-policy-1.0"
@@ -503,12 +504,14 @@ def test_example_agent_is_one_trace(flightlog: CliRunner, home: Path, tmp_path: 
     assert tools["read_file"]["payload"]["input"] == {"path": "notes.txt"}
 
     (write,) = children(tools["write_file"])
-    assert write["payload"]["raw"]["attributes"]["flightlog.event.type"] == "file_op"
-    assert write["payload"]["input"]["op"] == "create"
-    assert write["payload"]["output"]["checksum_after"].startswith("sha256:")
+    assert write["type"] == "file_op"  # the collector turns the SDK's file span into the neutral event
+    assert write["payload"]["op"] == "create"
+    assert write["payload"]["checksum_after"].startswith("sha256:")
+    assert write["payload"]["checksum_before"] is None and "+" in write["payload"]["diff"]
 
     (shell,) = children(tools["run_python"])
-    assert name(shell) == "shell" and shell["payload"]["output"]["exit_code"] == 0
+    assert shell["type"] == "shell" and shell["payload"]["exit_code"] == 0
+    assert "wordcount.py" in shell["payload"]["command"]
     # The subprocess's own spans, sent by another process, hang under the shell span.
     sub = children(shell)
     assert [name(e) for e in sub] == ["count_words", "file_op"]

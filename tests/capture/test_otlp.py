@@ -1024,3 +1024,39 @@ def test_any_log_record_maps_to_a_valid_event_is_skipped_or_rejected(
     batch = logs_to_events(body, PB)
     assert len(check(batch)) + batch.rejected + batch.skipped == 1
     assert logs_to_events(body, PB).events == batch.events  # deterministic
+
+
+def test_a_tool_span_marked_as_a_file_op_or_shell_becomes_that_event() -> None:
+    """What flightlog.sdk sends for file writes and subprocesses lands as neutral events."""
+    file_span = span(
+        1,
+        "execute_tool file_op",
+        {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": "file_op",
+            "flightlog.event.type": "file_op",
+            "gen_ai.tool.call.arguments": json.dumps({"op": "patch", "file_path": "src/a.py"}),
+            "gen_ai.tool.call.result": json.dumps({"checksum_after": "sha256:" + "a" * 64, "diff": "+x\n"}),
+        },
+    )
+    shell_span = span(
+        2,
+        "execute_tool shell",
+        {
+            "gen_ai.operation.name": "execute_tool",
+            "flightlog.event.type": "shell",
+            "gen_ai.tool.call.arguments": json.dumps({"command": "pytest -q", "cwd": "/repo"}),
+            "gen_ai.tool.call.result": json.dumps({"exit_code": 1, "stdout": "1 failed"}),
+        },
+    )
+    incomplete = span(
+        3, "execute_tool file_op", {"gen_ai.operation.name": "execute_tool", "flightlog.event.type": "file_op"}
+    )
+    file_op, shell, tool = check(
+        traces_to_events(trace_request(file_span, shell_span, incomplete).SerializeToString(), PB)
+    )
+    assert file_op["type"] == "file_op"
+    assert file_op["payload"]["op"] == "patch" and file_op["payload"]["diff"] == "+x\n"
+    assert shell["type"] == "shell"
+    assert (shell["payload"]["command"], shell["payload"]["exit_code"]) == ("pytest -q", 1)
+    assert tool["type"] == "tool_call"  # without the fields it stays what it said it was

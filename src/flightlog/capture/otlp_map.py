@@ -173,6 +173,7 @@ def span_to_event(span: Span, scope: Scope) -> Event:
     elif kind == "tool_call":
         payload, ok = _span_tool(attrs, span.name, span.status.message if failed else None)
         event["status"] = "ok" if ok else "error"
+        kind, payload = _typed_tool(attrs, payload)
     elif kind == "policy_evaluation":
         payload = _decision(attrs)
         if payload.get("decision") == "reject":
@@ -251,7 +252,8 @@ def log_to_event(record: LogRecord, scope: Scope, index: int) -> Event | None:
 def _envelope(attrs: Attrs, scope: Scope, trace_id: str, span_id: str, timestamp: str) -> Event:
     """The fields every event has; consumes the identity attributes from `attrs`."""
     resource = scope.resource
-    agent = _text(attrs, "gen_ai.agent.name", "gen_ai.agent.id", limit=256) or resource.get("service.name")
+    # the id first: a run's display name may differ from the id its other spans carry
+    agent = _text(attrs, "gen_ai.agent.id", "gen_ai.agent.name", limit=256) or resource.get("service.name")
     event: Event = {
         "trace_id": trace_id,
         "span_id": span_id,
@@ -275,6 +277,7 @@ def _envelope(attrs: Attrs, scope: Scope, trace_id: str, span_id: str, timestamp
     model = {
         "provider": _text(attrs, "gen_ai.provider.name", "gen_ai.system"),
         "name": _peek_text(attrs, "gen_ai.request.model", "gen_ai.response.model"),
+        "version": _text(attrs, "flightlog.model.version"),
         "temperature": _as_float(attrs.get("gen_ai.request.temperature")),
         "top_p": _as_float(attrs.get("gen_ai.request.top_p")),
         "seed": _as_int(attrs.get("gen_ai.request.seed")),
@@ -517,6 +520,32 @@ def _span_tool(attrs: Attrs, span_name: str, error: str | None) -> tuple[dict[st
         error = error or _text(attrs, "error", "error.type") or "failed"
     payload["error"] = error if failed else None
     return payload, not failed
+
+
+_TYPED_TOOLS: Final = {
+    # `flightlog.event.type` on an execute_tool span (the SDK sets it): the arguments and the
+    # result hold exactly that event type's payload fields.
+    "file_op": ("op", "file_path", "old_path", "checksum_before", "checksum_after", "diff", "workspace_snapshot"),
+    "shell": ("command", "cwd", "exit_code", "stdout", "stderr"),
+}
+
+
+def _typed_tool(attrs: Attrs, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Return ("file_op" | "shell", its payload) for a tool span that says it is one and carries
+    the required fields, else ("tool_call", payload) unchanged."""
+    kind = attrs.get("flightlog.event.type")
+    fields = _TYPED_TOOLS.get(kind) if isinstance(kind, str) else None
+    given = {}
+    for part in (payload.get("input"), payload.get("output")):
+        if isinstance(part, dict):
+            given.update(part)
+    if fields is None or not all(isinstance(given.get(f), str) for f in fields[: 2 if kind == "file_op" else 1]):
+        return "tool_call", payload
+    attrs.pop("flightlog.event.type")
+    typed = {f: given[f] for f in fields if f in given}
+    if payload.get("error"):
+        typed["error"] = payload["error"]
+    return str(kind), typed
 
 
 def _decision(attrs: Attrs) -> dict[str, Any]:
