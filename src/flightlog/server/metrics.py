@@ -48,6 +48,12 @@ class CollectorMetrics:
         self.denied = Counter(
             "flightlog_denied_actions", "Actions denied by policy (approval bypass attempts)", registry=r
         )
+        self.outside_allowlist = Counter(
+            "flightlog_outside_allowlist_changes",
+            "File changes outside a workspace's allowed folders: stored error events with payload.kind "
+            '"outside_allowlist", made by `flightlog watch --allow DIR` (it records such changes, it cannot block them)',
+            registry=r,
+        )
         self.latency = Histogram(
             "flightlog_action_latency_seconds",
             "Seconds from a trace's prompt to each later event of the turn",
@@ -72,6 +78,8 @@ class CollectorMetrics:
                 self.rollbacks.inc()
             elif kind == "git_op" and ev["payload"].get("op") == "commit":
                 self.commits.inc()
+            elif kind == "error" and ev["payload"].get("kind") == "outside_allowlist":
+                self.outside_allowlist.inc()
             if status == "denied":
                 self.denied.inc()
             when = _seconds(ev["timestamp"])
