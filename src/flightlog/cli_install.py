@@ -1,5 +1,7 @@
 """`flightlog install|uninstall claude-code`: flightlog's hooks (and optionally Claude Code's
-telemetry settings) written into, or taken out of, a Claude Code settings.json.
+telemetry settings) written into, or taken out of, a Claude Code settings.json; and
+`flightlog install|uninstall git-hooks`: flightlog's git hooks in a repository (the file work is
+`flightlog.gitlink.install_hooks` / `uninstall_hooks`).
 
 The edit itself is `flightlog.capture.claude_install`; this module reads and writes the file:
 a backup of the previous bytes before every change, an atomic replace keeping the file's mode,
@@ -136,6 +138,41 @@ def uninstall_claude_code(project: Path | None, user: bool, dry_run: bool, url: 
         what.append("the telemetry settings")
     _say(f"removed flightlog from {' and '.join(what)} in {file.path}", dry_run)
     _say(f"previous file kept as {_backup_path(file.path).name}", dry_run)
+
+
+@install_group.command("git-hooks")
+@click.argument("repo", type=click.Path(exists=True, file_okay=False, path_type=Path), required=False)
+@click.pass_context
+def install_git_hooks(ctx: click.Context, repo: Path | None) -> None:
+    """Add flightlog's prepare-commit-msg and post-commit hooks to REPO (default: the current
+    directory's repository).
+
+    Commits made while a trace is active get Flightlog-Trace-Id, Flightlog-Agent and
+    Flightlog-Model trailers, and every commit naming a trace is recorded in it as a git_op event.
+    The hooks go where git runs them (core.hooksPath respected; worktrees share them). A hook
+    already there is renamed to <name>.pre-flightlog and run first by ours; `flightlog uninstall
+    git-hooks` puts it back. Our part never blocks a commit: failures are logged to
+    $FLIGHTLOG_HOME/logs/git-hook.log. Installing again changes nothing.
+    """
+    from flightlog.gitlink import install_hooks
+
+    argv = _flightlog_argv()
+    home = ctx.find_root().obj.get("home")
+    if home is not None:  # an explicit --home is where the hooks record too
+        argv += ["--home", os.path.abspath(home)]
+    for path, what in install_hooks((repo or Path.cwd()).absolute(), argv):
+        click.echo(f"{path}: {what}")
+
+
+@uninstall_group.command("git-hooks")
+@click.argument("repo", type=click.Path(exists=True, file_okay=False, path_type=Path), required=False)
+def uninstall_git_hooks(repo: Path | None) -> None:
+    """Remove flightlog's git hooks from REPO (default: the current directory's repository),
+    putting back the hooks they chained, byte for byte."""
+    from flightlog.gitlink import uninstall_hooks
+
+    for path, what in uninstall_hooks((repo or Path.cwd()).absolute()):
+        click.echo(f"{path}: {what}")
 
 
 # --- the settings file -----------------------------------------------------------------------
