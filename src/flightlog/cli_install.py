@@ -68,7 +68,7 @@ URL_OPTION = click.option(
     default=DEFAULT_URL,
     show_default=True,
     show_envvar=True,
-    help="The flightlog collector's base URL, for the telemetry settings.",
+    help="The flightlog collector's base URL, for the telemetry settings and --transport http.",
 )
 
 
@@ -79,21 +79,34 @@ URL_OPTION = click.option(
     is_flag=True,
     help="Also make Claude Code export its OpenTelemetry events and spans (beta) to flightlog (settings env).",
 )
+@click.option(
+    "--transport",
+    type=click.Choice(["command", "http"]),
+    default="command",
+    show_default=True,
+    help="command: Claude Code runs this flightlog per event (works with the collector down: spool). "
+    "http: Claude Code POSTs each event to the collector at --url (~2 ms instead of ~36 ms a call; "
+    "the collector must run on this machine, and while it is down nothing is recorded or gated).",
+)
 @URL_OPTION
-def install_claude_code(project: Path | None, user: bool, dry_run: bool, telemetry: bool, url: str) -> None:
+def install_claude_code(
+    project: Path | None, user: bool, dry_run: bool, telemetry: bool, transport: str, url: str
+) -> None:
     """Hook `flightlog hook claude-code` into Claude Code's settings.json.
 
     Adds one handler to each of SessionStart, UserPromptSubmit, PreToolUse, PostToolUse,
     PostToolUseFailure, Notification, Stop, SubagentStart, SubagentStop, PreCompact and
-    SessionEnd, running this flightlog by its absolute path. Other settings and hooks are kept;
-    the previous file is kept as settings.json.flightlog-backup; installing again changes nothing.
+    SessionEnd, running this flightlog by its absolute path (or, with --transport http, posting
+    to the collector; SessionStart stays a command). Other settings and hooks are kept; the
+    previous file is kept as settings.json.flightlog-backup; installing again changes nothing.
     """
     file = _read(_settings_path(project, user), user)
     command = ci.hook_command(_flightlog_argv())
     env = ci.telemetry_env(_check_url(url)) if telemetry else {}
+    http_url = _check_url(url).rstrip("/") + ci.HTTP_PATH if transport == "http" else None
 
     def change(settings: dict[str, Any]) -> dict[str, Any]:
-        settings = ci.add_hooks(settings, command)
+        settings = ci.add_hooks(settings, command, http_url)
         return ci.add_env(settings, env) if env else settings
 
     new = _edit(file, change)

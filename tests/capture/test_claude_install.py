@@ -418,3 +418,24 @@ def test_shape_errors_are_config_errors() -> None:
     with pytest.raises(ConfigError, match='"env" is a list'):
         ci.add_env({"env": []}, ci.telemetry_env("u"))
     assert ci.remove_hooks({"hooks": None}) == {"hooks": None}
+
+
+def test_http_transport_posts_to_the_collector_and_uninstalls_cleanly(project: Path, home: Path) -> None:
+    path = project / ".claude" / "settings.json"
+    path.parent.mkdir()
+    original = b'{\n  "permissions": {"allow": ["Bash(ls)"]}\n}\n'
+    path.write_bytes(original)
+    proc = run("install", "claude-code", "--transport", "http", cwd=project, home=home, url="http://127.0.0.1:4999")
+    assert proc.returncode == 0, proc.stderr
+    hooks = json.loads(path.read_text("utf-8"))["hooks"]
+    for event, groups in hooks.items():
+        (handler,) = groups[0]["hooks"]
+        if event in ci.COMMAND_ONLY_EVENTS:  # Claude Code runs only command hooks there
+            assert handler["type"] == "command" and handler["command"].endswith(" hook claude-code")
+        else:
+            assert handler == {"type": "http", "url": "http://127.0.0.1:4999/hooks/claude-code", "timeout": 30}
+    # switching transports replaces ours rather than adding a second handler
+    run("install", "claude-code", cwd=project, home=home)
+    assert all(len(groups[0]["hooks"]) == 1 for groups in json.loads(path.read_text("utf-8"))["hooks"].values())
+    assert run("uninstall", "claude-code", cwd=project, home=home).returncode == 0
+    assert json.loads(path.read_bytes()) == json.loads(original)
