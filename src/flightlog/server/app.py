@@ -48,6 +48,7 @@ from flightlog.server.export import OtlpForwarder
 from flightlog.server.hooks import claude_code_hook
 from flightlog.server.metrics import CollectorMetrics
 from flightlog.server.openapi import openapi_document
+from flightlog.server.ui_routes import ui_routes
 
 __all__ = ["ServerSettings", "create_app"]
 
@@ -441,6 +442,7 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
         Route("/hooks/claude-code", post_claude_code_hook, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
+    routes += ui_routes(collector)  # type: ignore[arg-type]  # pages and a Mount of static files
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={FlightlogError: _flightlog_error})
     return app
 

@@ -207,6 +207,50 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/traces/{trace_id}/rollback": {
+                "post": {
+                    "summary": "Roll back the files a trace changed (role approve); records who did it",
+                    "description": "Body: {dry_run: bool}. A dry run answers the plan and changes nothing. The "
+                    "rollback itself is recorded as a `rollback` event naming the caller (token id and name, or "
+                    "the anonymous loopback client).",
+                    "parameters": [{"name": "trace_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {"type": "object", "properties": {"dry_run": {"type": "boolean"}}}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {"description": "{trace_id, dry_run, actor, result: {mode, actions, unchanged, …}}"},
+                        "409": {"description": "refused: files changed since the trace, earlier content not stored"},
+                        "501": {"description": "rollback is not available in this build"},
+                        **_errors(400, 401, 403),
+                    },
+                }
+            },
+            "/": {
+                "get": {
+                    "summary": "Web UI: the trace list (HTML), with search and the filters of /api/v1/traces "
+                    "plus q and repo (role read)",
+                    "responses": {
+                        "200": {"description": "HTML page", "content": {"text/html": {}}},
+                        **_errors(401, 403),
+                    },
+                }
+            },
+            "/traces/{trace_id}": {
+                "get": {
+                    "summary": "Web UI: one trace's timeline, span details, diffs and proof badges (HTML, role read)",
+                    "parameters": [{"name": "trace_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": "HTML page", "content": {"text/html": {}}},
+                        "404": {"description": "no such trace (HTML page)"},
+                        **_errors(401, 403),
+                    },
+                }
+            },
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}},
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
         },

@@ -1,0 +1,193 @@
+"""The web UI of `flightlog serve`: trace list at `/`, trace view at `/traces/{trace_id}`, static
+files under `/ui/static/`, and the rollback action `POST /api/v1/traces/{trace_id}/rollback`.
+
+Pages are rendered on the server from the same store functions as the query API (so they need
+the `read` role, like the API); the browser checks every event's inclusion proof itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from flightlog.errors import FlightlogError
+from flightlog.ledger.store import query_traces
+from flightlog.render import tree_order
+from flightlog.server.ui.html import esc, page
+from flightlog.server.ui.list_page import FILTERS, SearchGroup, list_body
+from flightlog.server.ui.trace_page import checkpoint_header, trace_body
+
+if TYPE_CHECKING:
+    from flightlog.server.app import Collector
+
+__all__ = ["actor", "ui_routes"]
+
+PAGE_SIZE: Final = 50
+SEARCH_HITS: Final = 500  # a search groups the newest this many matching events by trace
+STATIC_DIR: Final = Path(__file__).parent / "ui" / "static"
+# Everything from this server; style attributes only for the waterfall bars' positions.
+_CSP: Final = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:;"
+    " connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"
+)
+_HEADERS: Final = {"Content-Security-Policy": _CSP, "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+_TRACE_ID: Final = re.compile(r"^[0-9a-f]{32}$")
+_LOCAL_TIME: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
+
+
+def _utc(text: str) -> str:
+    """Return a time filter as RFC 3339 UTC: a bare 'YYYY-MM-DDTHH:MM[:SS]' is taken as UTC."""
+    text = text.strip().replace(" ", "T")
+    if _LOCAL_TIME.match(text):
+        if len(text) == 16:
+            text += ":00"
+        return text + ("Z" if "." in text else ".000Z")
+    return text
+
+
+def actor(c: Collector, request: Request) -> str:
+    """Return who is calling, for the record: the token's id and name, or the anonymous client."""
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    token = c.tokens.lookup(secret.strip()) if scheme.lower() == "bearer" and secret.strip() else None
+    if token is not None:
+        return f"token:{token.token_id}" + (f" ({token.name})" if token.name else "") + f" role {token.role}"
+    return f"anonymous@{request.client.host if request.client else 'unknown'}"
+
+
+def _matches(ev: dict[str, Any], f: dict[str, str]) -> bool:
+    """Return whether one event passes every list filter (the search path's filter)."""
+    pairs = (("agent", "agent_id"), ("session", "session_id"), ("type", "type"), ("status", "status"))
+    if any(f[key] and ev.get(field) != f[key] for key, field in pairs):
+        return False
+    ts = str(ev.get("timestamp", ""))
+    if (f["since"] and ts < f["since"]) or (f["until"] and ts >= f["until"]):
+        return False
+    payload = ev.get("payload")
+    p: dict[str, Any] = payload if isinstance(payload, dict) else {}
+    if f["file_path"] and p.get("file_path") != f["file_path"]:
+        return False
+    if f["repo"]:
+        repo = f["repo"].rstrip("/")
+        places = [str(p.get(k)) for k in ("repo", "cwd", "file_path") if isinstance(p.get(k), str)]
+        return any(x == repo or x.startswith(repo + "/") for x in places)
+    return True
+
+
+def _search(c: Collector, f: dict[str, str]) -> list[SearchGroup]:
+    """Return the traces with an event that holds every word (of `q` and `repo`) and passes
+    every filter, grouped by trace, newest match first."""
+    c.index.catch_up()
+    words = " ".join(x for x in (f["q"], f["repo"]) if x)
+    groups: dict[str, SearchGroup] = {}
+    for hit in c.index.search(words, SEARCH_HITS):
+        found = c.ledger.store.leaf(hit.index)
+        if found is None:
+            continue
+        ev = json.loads(found[1])
+        if not _matches(ev, f):
+            continue
+        g = groups.get(hit.trace_id)
+        if g is None:
+            g = groups[hit.trace_id] = SearchGroup(
+                hit.trace_id, str(ev.get("agent_id", "")), str(ev.get("session_id") or ""), str(ev.get("timestamp", ""))
+            )
+        g.matches += 1
+        g.types.add(hit.type)
+        g.snippets.append(hit.snippet)
+    return list(groups.values())[:PAGE_SIZE]
+
+
+def _checkpoint(c: Collector) -> dict[str, Any] | None:
+    try:
+        return c.ledger.checkpoint_record()
+    except FlightlogError:
+        return None
+
+
+def _html(body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(body, status, headers=_HEADERS)
+
+
+def ui_routes(collector: Callable[[], Collector]) -> list[BaseRoute]:
+    """Return the UI's routes for the collector that `collector()` returns while serving."""
+
+    async def list_page(request: Request) -> Response:
+        c = collector()
+        if (denied := c.authorize(request, "read")) is not None:
+            return denied
+        q = request.query_params
+        f = {k: q.get(k, "").strip()[:500] for k in FILTERS}
+        f["since"], f["until"] = _utc(f["since"]), _utc(f["until"])
+        cursor_text = q.get("cursor", "")
+        cursor = int(cursor_text) if cursor_text.isdigit() else None
+        header = checkpoint_header(await run_in_threadpool(_checkpoint, c))
+        if f["q"] or f["repo"]:
+            groups = await run_in_threadpool(_search, c, f)
+            note = f"Traces of the newest {SEARCH_HITS} matching events, every filter applied to the matching event."
+            body = list_body(f, None, groups, None, False, note)
+        else:
+            filters: dict[str, str | None] = {k: f[k] or None for k in FILTERS if k not in ("q", "repo")}
+            rows = await run_in_threadpool(query_traces, c.ledger.store, filters, PAGE_SIZE, cursor)
+            next_cursor = rows[-1]["cursor"] if len(rows) == PAGE_SIZE else None
+            body = list_body(f, rows, None, next_cursor if isinstance(next_cursor, int) else None, cursor is not None)
+        return _html(page("Traces", body, header, "list"))
+
+    async def trace_page(request: Request) -> Response:
+        c = collector()
+        if (denied := c.authorize(request, "read")) is not None:
+            return denied
+        trace_id = request.path_params["trace_id"].lower()
+        header = checkpoint_header(await run_in_threadpool(_checkpoint, c))
+        rows = await run_in_threadpool(c.ledger.store.trace_leaves, trace_id) if _TRACE_ID.match(trace_id) else []
+        if not rows:
+            body = f'<h1>No trace <code>{esc(trace_id)}</code></h1><p><a href="/">All traces</a></p>'
+            return _html(page("Not found", body, header, "missing"), 404)
+        ordered = tree_order([(i, json.loads(leaf)) for i, leaf in rows])
+        return _html(page(f"Trace {trace_id[:8]}", trace_body(trace_id, ordered), header, "trace"))
+
+    async def post_rollback(request: Request) -> Response:
+        c = collector()
+        if (denied := c.authorize(request, "approve")) is not None:
+            return denied
+        trace_id = request.path_params["trace_id"].lower()
+        if not _TRACE_ID.match(trace_id):
+            return JSONResponse({"error": "trace_id must be 32 lowercase hex digits", "details": []}, 400)
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            return JSONResponse({"error": 'body must be JSON: {"dry_run": true|false}', "details": []}, 400)
+        dry_run = body.get("dry_run") is True if isinstance(body, dict) else False
+        try:
+            rollback = importlib.import_module("flightlog.rollback")
+        except ImportError:
+            return JSONResponse({"error": "rollback is not available in this build", "details": []}, 501)
+        return await _call_rollback(rollback, c, trace_id, dry_run, actor(c, request))
+
+    return [
+        Route("/", list_page, methods=["GET"]),
+        Route("/traces/{trace_id}", trace_page, methods=["GET"]),
+        Route("/api/v1/traces/{trace_id}/rollback", post_rollback, methods=["POST"]),
+        Mount("/ui/static", app=StaticFiles(directory=STATIC_DIR), name="ui-static"),
+    ]
+
+
+async def _call_rollback(module: Any, c: Collector, trace_id: str, dry_run: bool, by: str) -> Response:
+    """Run the rollback module's entry point for a trace; its result is returned as JSON."""
+    run = getattr(module, "rollback_trace", None)
+    if run is None:
+        return JSONResponse({"error": "rollback is not available in this build", "details": []}, 501)
+    try:
+        result = await run_in_threadpool(run, c, trace_id, dry_run=dry_run, actor=by)
+    except FlightlogError as exc:
+        return JSONResponse({"error": exc.message, "details": []}, 409)
+    return JSONResponse({"trace_id": trace_id, "dry_run": dry_run, "actor": by, "result": result})
