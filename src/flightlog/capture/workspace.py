@@ -37,9 +37,9 @@ def digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def list_files(root: Path) -> list[str] | None:
+def list_files(root: Path, max_files: int = MAX_FILES) -> list[str] | None:
     """Return the workspace's files relative to `root` (tracked and untracked, minus ignored),
-    or None when there are more than MAX_FILES."""
+    or None when there are more than `max_files` (snapshots allow more than a hook's scan)."""
     import subprocess  # only shell calls scan; the other hook paths skip its import cost
 
     try:
@@ -51,18 +51,22 @@ def list_files(root: Path) -> list[str] | None:
         ).stdout
         names = sorted({n for n in out.decode("utf-8", "surrogateescape").split("\0") if n})
     except (OSError, subprocess.SubprocessError):
-        names = _walk(root)
-    return None if len(names) > MAX_FILES else names
+        names = _walk(root, max_files)
+    return None if len(names) > max_files else names
 
 
-def _walk(root: Path) -> list[str]:
-    """Files under a folder that is not a git work tree (hidden folders skipped)."""
+def _walk(root: Path, max_files: int) -> list[str]:
+    """Files under a folder that is not a git work tree (hidden folders skipped). A symlink to
+    a folder is listed as a file, as git lists it: it is not entered, and callers that lstat
+    see it for what it is."""
     names: list[str] = []
     for folder, dirs, files in os.walk(root):  # os.walk does not follow symlinked folders
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
         rel = os.path.relpath(folder, root)
-        names.extend(f if rel == "." else f"{rel}/{f}" for f in files)
-        if len(names) > MAX_FILES:
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+        dirs[:] = [d for d in dirs if d not in links]
+        names.extend(f if rel == "." else f"{rel}/{f}" for f in (*files, *links))
+        if len(names) > max_files:
             break
     return sorted(names)
 

@@ -7,7 +7,6 @@ the `read` role, like the API); the browser checks every event's inclusion proof
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from flightlog.errors import FlightlogError
 from flightlog.ledger.store import query_traces
 from flightlog.render import tree_order
+from flightlog.rollback import rollback_files
 from flightlog.server.ui.html import esc, page
 from flightlog.server.ui.list_page import FILTERS, SearchGroup, list_body
 from flightlog.server.ui.trace_page import checkpoint_header, trace_body
@@ -167,11 +167,7 @@ def ui_routes(collector: Callable[[], Collector]) -> list[BaseRoute]:
         except ValueError:
             return JSONResponse({"error": 'body must be JSON: {"dry_run": true|false}', "details": []}, 400)
         dry_run = body.get("dry_run") is True if isinstance(body, dict) else False
-        try:
-            rollback = importlib.import_module("flightlog.rollback")
-        except ImportError:
-            return JSONResponse({"error": "rollback is not available in this build", "details": []}, 501)
-        return await _call_rollback(rollback, c, trace_id, dry_run, actor(c, request))
+        return await _rollback(c, trace_id, dry_run, actor(c, request))
 
     return [
         Route("/", list_page, methods=["GET"]),
@@ -181,13 +177,19 @@ def ui_routes(collector: Callable[[], Collector]) -> list[BaseRoute]:
     ]
 
 
-async def _call_rollback(module: Any, c: Collector, trace_id: str, dry_run: bool, by: str) -> Response:
-    """Run the rollback module's entry point for a trace; its result is returned as JSON."""
-    run = getattr(module, "rollback_trace", None)
-    if run is None:
-        return JSONResponse({"error": "rollback is not available in this build", "details": []}, 501)
+async def _rollback(c: Collector, trace_id: str, dry_run: bool, by: str) -> Response:
+    """Roll back a trace's files and store the rollback event through the collector's own write
+    path (so metrics and onward export see it)."""
+    rows = await run_in_threadpool(c.ledger.store.trace_leaves, trace_id)
+    events = [json.loads(leaf) for _, leaf in rows]
     try:
-        result = await run_in_threadpool(run, c, trace_id, dry_run=dry_run, actor=by)
+        result, event = await run_in_threadpool(rollback_files, events, c.home, dry_run=dry_run, actor=by)
     except FlightlogError as exc:
         return JSONResponse({"error": exc.message, "details": []}, 409)
+    if event is not None:
+        good, bad = await run_in_threadpool(c.pipeline.prepare_batch, [event])
+        if bad:
+            return JSONResponse({"error": f"rollback done but not recorded: {bad[0].reason}", "details": []}, 500)
+        await c.store(good, "ui")
+        result["recorded"] = "ledger"
     return JSONResponse({"trace_id": trace_id, "dry_run": dry_run, "actor": by, "result": result})
