@@ -1,42 +1,64 @@
-"""The policy stage every gated action passes: build the input document, evaluate the Rego
-policies found, return a decision.
+"""The policy stage every gated action passes: build the input document, evaluate the policies,
+return a decision.
 
-Policies are `*.rego` files in `$FLIGHTLOG_HOME/policies/` and in the workspace's
-`.flightlog/policies/`, evaluated in process by regorus (OPA's Rego, v1 syntax). The decision
-is the value of `data.flightlog.decision`: `{"decision": "allow"|"deny"|"ask", "reason": "…",
-"rules": ["…"]}`. With no policy, or when the policies leave the decision undefined, the stage
-abstains: the caller records that and lets the agent's own permission flow decide (it never
-says "allow" on nobody's behalf). A policy that fails to load or evaluate denies, with the
-error as the reason: someone installed it to be enforced.
+The policies are the built-in pack (`flightlog/policies/*.rego`, settings in its
+`settings.json`) plus the user's `*.rego` files in `$FLIGHTLOG_HOME/policies/` and the
+workspace's `.flightlog/policies/`; a `settings.json` in either place is merged over the
+pack's settings (objects merge, other values replace). Rego (OPA's language, v1 syntax) is
+evaluated in process by regorus, compiled once per thread and set of files. The decision is
+`data.flightlog.pack.decision`: the pack's verdict, or the user's `data.flightlog.decision`
+where one is defined (see docs/policy.md). When no rule decides, the stage abstains and the
+agent's own permission flow decides (it never says "allow" on nobody's behalf, unless the
+settings say `"default": "allow"`). A policy or settings file that fails to load or evaluate
+denies, with the error as the reason: someone installed it to be enforced.
 
-The input document (stable field names; later gate points fill more of it):
+The input document (field by field in docs/policy.md):
 
     {"actor":     {"agent_id", "user", "session_id"},
-     "action":    {"kind": "tool_call", "tool_name", "input"},
-     "workspace": {"root", "cwd"},
-     "trace":     {"trace_id", "span_id"}}
+     "action":    {"kind": "tool_call", "tool_name", "input", "commands", "paths", "secrets",
+                   "dependencies", "parse_error"},
+     "workspace": {"root", "cwd", "home", "tmpdir"},
+     "trace":     {"trace_id", "span_id"},
+     "approvals": [{"role", "approver", "approval_id"}]}
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import threading
 import time
 from pathlib import Path
 from typing import Any, Final
 
-__all__ = ["DECISION_RULE", "Decision", "build_input", "decide", "policy_files"]
+from flightlog.policy_input import derive_action
 
-DECISION_RULE: Final = "data.flightlog.decision"
+__all__ = [
+    "DECISION_RULE",
+    "PACK_DIR",
+    "Decision",
+    "action_digest",
+    "build_input",
+    "decide",
+    "load_settings",
+    "policy_files",
+]
+
+DECISION_RULE: Final = "data.flightlog.pack.decision"
+PACK_DIR: Final = Path(__file__).parent / "policies"
+SETTINGS_NAME: Final = "settings.json"
 _DECISIONS: Final = frozenset({"allow", "deny", "ask"})
+_local = threading.local()  # regorus engines must not be shared across threads
 
 
 class Decision:
-    """`decision` is allow, deny, ask or abstain (no policy spoke); `bundle` is the sha256 over
-    the policy files' names and contents. (A plain class: the hook loads this on every tool
-    call and dataclasses would import inspect.)"""
+    """`decision` is allow, deny, ask or abstain (no rule spoke); `roles` are the approver roles
+    an ask needs; `bundle` is the sha256 over the policy files' names and contents; `document`
+    is the input evaluated. (A plain class: the hook loads this on every tool call and
+    dataclasses would import inspect.)"""
 
-    __slots__ = ("bundle", "decision", "input_digest", "latency_ms", "reason", "rules")
+    __slots__ = ("bundle", "decision", "document", "input_digest", "latency_ms", "reason", "roles", "rules")
 
     def __init__(
         self,
@@ -46,6 +68,8 @@ class Decision:
         bundle: str | None = None,
         input_digest: str | None = None,
         latency_ms: float = 0.0,
+        roles: list[str] | None = None,
+        document: dict[str, Any] | None = None,
     ) -> None:
         self.decision = decision
         self.reason = reason
@@ -53,10 +77,12 @@ class Decision:
         self.bundle = bundle
         self.input_digest = input_digest
         self.latency_ms = latency_ms
+        self.roles = roles or []
+        self.document = document
 
     def to_payload(self) -> dict[str, Any]:
         """The `policy_evaluation` event payload for this decision."""
-        return {
+        payload: dict[str, Any] = {
             "decision": self.decision,
             "reason": self.reason,
             "rules": self.rules,
@@ -65,6 +91,11 @@ class Decision:
             "latency_ms": round(self.latency_ms, 3),
             "engine": "regorus" if self.bundle else None,
         }
+        if self.roles:
+            payload["roles"] = self.roles
+        if self.document and self.document.get("approvals"):
+            payload["approvals"] = self.document["approvals"]
+        return payload
 
 
 def build_input(
@@ -78,69 +109,122 @@ def build_input(
     cwd: str | None,
     trace_id: str,
     span_id: str,
+    home_dir: str | None = None,
+    approvals: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Return the policy input document for one tool call."""
+    """Return the policy input document for one tool call (see the module doc and
+    docs/policy.md). `home_dir` (default: the user's home) expands `~` in commands."""
+    home_dir = home_dir or os.path.expanduser("~")
+    where = cwd or root or "/"
     return {
         "actor": {"agent_id": agent_id, "user": user, "session_id": session_id},
-        "action": {"kind": "tool_call", "tool_name": tool_name, "input": tool_input},
-        "workspace": {"root": root, "cwd": cwd},
+        "action": {
+            "kind": "tool_call",
+            "tool_name": tool_name,
+            "input": tool_input,
+            **derive_action(tool_name, tool_input, where, home_dir),
+        },
+        "workspace": {
+            "root": root,
+            "cwd": cwd,
+            "home": home_dir,
+            "tmpdir": os.environ.get("TMPDIR", "/tmp").rstrip("/") or "/tmp",
+        },
         "trace": {"trace_id": trace_id, "span_id": span_id},
+        "approvals": approvals or [],
     }
 
 
-def policy_files(home: Path, workspace: Path | None) -> list[Path]:
-    """Return the policy files that apply, user-wide first, sorted by name within each place."""
+def action_digest(document: dict[str, Any]) -> str:
+    """Return `sha256:<hex>` over the canonical JSON of `document` without its `approvals`:
+    the digest an approval is bound to (the same action with approvals added keeps it)."""
+    bound = {k: v for k, v in document.items() if k != "approvals"}
+    canonical = json.dumps(bound, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def policy_files(home: Path, workspace: Path | None, *, pack: bool = True) -> list[Path]:
+    """Return the policy files that apply: the built-in pack's (`*.rego` without tests, and its
+    settings), then the user-wide ones, then the workspace's, sorted by name within each place.
+    Rego test files (`*_test.rego`) are left out: `flightlog policy test` runs them."""
     places = [home / "policies"]
     if workspace is not None:
         places.append(workspace / ".flightlog" / "policies")
-    found: list[Path] = []
+    found = [*_pack_files()] if pack else []
     for place in places:
         try:
-            found.extend(sorted(p for p in place.iterdir() if p.suffix == ".rego" and p.is_file()))
+            found.extend(sorted(p for p in place.iterdir() if _is_policy_file(p) and p.is_file()))
         except (FileNotFoundError, NotADirectoryError):
             continue
     return found
 
 
-def decide(document: dict[str, Any], files: list[Path]) -> Decision:
-    """Evaluate `files` against `document` and return the decision (see the module doc)."""
-    started = time.perf_counter()
-    digest = "sha256:" + hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
-    if not files:
-        return Decision("abstain", "no policy installed", input_digest=digest)
-    bundle = hashlib.sha256()
-    try:
-        import regorus  # loaded only when there is a policy to run
+def _pack_files() -> list[Path]:
+    return sorted(p for p in PACK_DIR.iterdir() if _is_policy_file(p))
 
-        engine = regorus.Engine()
-        for path in files:
-            text = path.read_text("utf-8")
-            bundle.update(f"{path.name}\0{len(text)}\0".encode() + text.encode())
-            engine.add_policy(path.name, text)
-        engine.set_input(document)
+
+def _is_policy_file(path: Path) -> bool:
+    return (path.suffix == ".rego" and not path.name.endswith("_test.rego")) or path.name == SETTINGS_NAME
+
+
+def load_settings(files: list[Path]) -> dict[str, Any]:
+    """Return the settings of the `settings.json` files among `files`, each merged over the
+    ones before it (objects merge key by key; lists and other values replace).
+    Raises ValueError naming the file when one is not a JSON object."""
+    merged: dict[str, Any] = {}
+    for path in files:
+        if path.name != SETTINGS_NAME:
+            continue
+        value = json.loads(path.read_text("utf-8"))
+        if not isinstance(value, dict):
+            raise ValueError(f"{path.name} must hold a JSON object")
+        merged = _merge(merged, value)
+    return merged
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        old = out.get(key)
+        out[key] = _merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+    return out
+
+
+def decide(document: dict[str, Any], files: list[Path]) -> Decision:
+    """Evaluate `files` (from `policy_files`) against `document`; return the decision (see the
+    module doc). Never raises: a failure is a deny naming the error."""
+    started = time.perf_counter()
+    digest = action_digest(document)
+    if not files:
+        return Decision("abstain", "no policy installed", input_digest=digest, document=document)
+    try:
+        engine, bundle_digest = _engine(files)
+        # JSON, not set_input(): the binding turns Python booleans into numbers (True -> 1.0)
+        engine.set_input_json(json.dumps(document))
         results = engine.eval_query(DECISION_RULE)["result"]
     except Exception as exc:  # any engine failure must deny, not crash the agent
         return Decision(
             "deny",
-            f"policy error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            f"policy error: {error_line(exc)}",
             input_digest=digest,
             latency_ms=(time.perf_counter() - started) * 1000,
+            document=document,
         )
     elapsed = (time.perf_counter() - started) * 1000
-    bundle_digest = "sha256:" + bundle.hexdigest()
     value = results[0]["expressions"][0]["value"] if results else None  # [] when undefined
     if value is None:
-        return Decision("abstain", "no policy rule decided", [], bundle_digest, digest, elapsed)
+        return Decision("abstain", "no policy rule decided", [], bundle_digest, digest, elapsed, document=document)
     if not isinstance(value, dict) or value.get("decision") not in _DECISIONS:
         return Decision(
             "deny",
-            f"policy error: {DECISION_RULE} must be an object with decision allow, deny or ask",
+            "policy error: the decision must be an object with decision allow, deny or ask",
             [],
             bundle_digest,
             digest,
             elapsed,
+            document=document,
         )
-    rules = value.get("rules")
+    rules, roles = value.get("rules"), value.get("roles")
     return Decision(
         str(value["decision"]),
         str(value.get("reason") or ""),
@@ -148,4 +232,45 @@ def decide(document: dict[str, Any], files: list[Path]) -> Decision:
         bundle_digest,
         digest,
         elapsed,
+        [str(r) for r in roles] if isinstance(roles, list) else [],
+        document,
     )
+
+
+def error_line(exc: BaseException) -> str:
+    """Return one line for a policy error: regorus' location and message, without its backtrace."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("Stack backtrace", "|"))]
+    kept = [line for line in lines if line.startswith(("-->", "error:"))] or lines[:1]
+    text = " ".join(kept[:2]) or type(exc).__name__
+    return text[:300]
+
+
+def _engine(files: list[Path]) -> tuple[Any, str]:
+    """The compiled engine for `files` in this thread (recompiled when a file changes)."""
+    key = tuple((str(p), *_stamp(p)) for p in files)
+    cached = getattr(_local, "engine", None)
+    if cached is not None and cached[0] == key:
+        return cached[1], cached[2]
+    import regorus  # loaded only when there is a policy to run
+
+    engine = regorus.Engine()
+    bundle = hashlib.sha256()
+    for path in files:
+        text = path.read_text("utf-8")
+        bundle.update(f"{path.name}\0{len(text)}\0".encode() + text.encode())
+        if path.suffix == ".rego":
+            engine.add_policy(path.name, text)
+    try:
+        settings = load_settings(files)
+    except ValueError as exc:
+        raise ValueError(f"settings: {exc}") from None
+    engine.add_data_json(json.dumps({"flightlog": {"settings": settings}}))
+    digest = "sha256:" + bundle.hexdigest()
+    _local.engine = (key, engine, digest)
+    return engine, digest
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_mtime_ns, st.st_size

@@ -179,6 +179,12 @@ def _pre_tool(s: HookSession, data: dict[str, Any]) -> HookOutcome:
     )
     policy_event["payload"] = {**decision.to_payload(), "gate": "claude-code PreToolUse", "tool_name": tool}
     policy_event["status"] = "denied" if decision.decision == "deny" else "ok"
+    approval_events: list[Event] = []
+    if decision.decision == "ask":  # a signed approval may settle it within a bounded wait
+        from flightlog.approval_wait import settle_ask
+
+        decision, approval_events = settle_ask(s, decision, policy_event, files)
+        policy_event["payload"] = {**decision.to_payload(), "gate": "claude-code PreToolUse", "tool_name": tool}
     if decision.decision == "deny":
         call = tool_call_event(s, data, state, span, "denied")
         call["payload"]["error"] = f"denied by policy: {decision.reason}"
@@ -189,7 +195,7 @@ def _pre_tool(s: HookSession, data: dict[str, Any]) -> HookOutcome:
         state["policy_event"] = policy_event  # recorded with the call, saving a send per tool call
         events = []
     else:
-        events = [policy_event]
+        events = [policy_event, *approval_events]
     s.save(f"tool-{safe(use_id)}.json", state)
     answer = _answer(decision.decision, decision.reason) if decision.decision in ("allow", "ask") else None
     return HookOutcome(answer, 0, events)
