@@ -61,9 +61,7 @@ def _run(ctx: click.Context, files: Sequence[Path], read_unit: Callable[[Path], 
     ledger = open_ledger(ctx, True)
     pipeline = Pipeline(ledger, source_kind=source_kind)
     new = again = skipped = failed = 0
-    with click.progressbar(
-        files, label="importing", file=sys.stderr, show_pos=True, item_show_func=_name
-    ) as bar:
+    with click.progressbar(files, label="importing", file=sys.stderr, show_pos=True, item_show_func=_name) as bar:
         for path in bar:
             try:
                 mapped = read_unit(path)

@@ -75,9 +75,7 @@ def read_batch(path: Path) -> list[Event]:
     return [json.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
 
 
-def flush_spool(
-    home: Path, send: Callable[[list[Event]], object] = post_events, wait: bool = False
-) -> FlushResult:
+def flush_spool(home: Path, send: Callable[[list[Event]], object] = post_events, wait: bool = False) -> FlushResult:
     """Hand every waiting batch to `send` (the collector by default), oldest first, deleting
     each once it is accepted. Stops at the first batch that cannot be sent now; a batch the
     receiver refuses outright is moved to `spool/rejected/` so it cannot block the rest.

@@ -51,7 +51,8 @@ class CollectorMetrics:
         self.outside_allowlist = Counter(
             "flightlog_outside_allowlist_changes",
             "File changes outside a workspace's allowed folders: stored error events with payload.kind "
-            '"outside_allowlist", made by `flightlog watch --allow DIR` (it records such changes, it cannot block them)',
+            '"outside_allowlist", made by `flightlog watch --allow DIR` '
+            "(it records such changes, it cannot block them)",
             registry=r,
         )
         self.latency = Histogram(
