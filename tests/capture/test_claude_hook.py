@@ -394,3 +394,35 @@ def test_the_active_trace_is_marked_for_tools_in_the_workspace(home: Path, works
     assert during["trace_id"] == prompt_active["trace_id"] and during["span_id"] != prompt_active["span_id"]
     agent.hook("Stop", stop_hook_active=False)
     assert current_trace(home, workspace, environ={}) is None
+
+
+def test_a_claude_code_turn_rolls_back_to_the_workspace_before_it(
+    home: Path, workspace: Path, server: Server, flightlog: CliRunner
+) -> None:
+    """The hook snapshots the workspace before a turn's first change, so `flightlog rollback`
+    undoes the turn: edits, files it wrote and files its Bash created or changed."""
+
+    def tree() -> dict[str, bytes]:
+        return {
+            str(p.relative_to(workspace)): p.read_bytes()
+            for p in workspace.rglob("*")
+            if p.is_file() and ".git" not in p.parts and "build" not in p.parts
+        }
+
+    before = tree()
+    _install_policy(home)
+    _script_session(Agent(home, workspace, server.url), workspace)
+    assert tree() != before
+    file_ops = [e for e in _events(flightlog) if e["type"] == "file_op"]
+    assert {e["payload"]["workspace_snapshot"] for e in file_ops} != {None}
+    (trace,) = {e["trace_id"] for e in file_ops}
+    proc = subprocess.run(
+        [sys.executable, "-m", "flightlog", "--home", str(home), "rollback", trace],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FLIGHTLOG_URL": server.url},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert tree() == before
+    assert any(e["type"] == "rollback" for e in _events(flightlog))

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -32,6 +31,7 @@ from flightlog.capture.claude_hook_events import (
     cap,
     capture_before,
     edit_changes,
+    log_failure,
     policy_event,
     safe,
     shell_event,
@@ -75,7 +75,7 @@ def run_hook(home: Path | None = None, stdin: IO[bytes] | None = None, stdout: I
         event_name = str(data.get("hook_event_name", "?"))
         outcome = handle(data, home)
     except Exception as exc:  # fail open: a recorder must never stop the agent
-        _log_failure(home, event_name, exc)
+        log_failure(home, event_name, exc)
         return 0
     if outcome.output is not None:
         (stdout or sys.stdout).write(json.dumps(outcome.output) + "\n")
@@ -303,7 +303,7 @@ def _deliver(home: Path, events: list[Event]) -> None:
     except SendError as exc:
         spool_events(home, events)
         if not exc.retry:
-            _log_failure(home, "send", exc)
+            log_failure(home, "send", exc)
         return
     if _spool_waiting(home):
         _flush_quietly(home)
@@ -321,20 +321,7 @@ def _flush_quietly(home: Path) -> None:
 
     result = flush_spool(home)
     if result.rejected_files:
-        _log_failure(home, "spool flush", RuntimeError(result.stopped or "batches set aside"))
-
-
-def _log_failure(home: Path, where: str, exc: BaseException) -> None:
-    """One line per failure: when, which hook, the error's type and first line (no hook input)."""
-    try:
-        logs = home / "logs"
-        logs.mkdir(mode=0o700, parents=True, exist_ok=True)
-        message = str(exc).splitlines()[0][:300] if str(exc) else ""
-        fd = os.open(logs / "hook.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as f:
-            f.write(f"{shape.iso_ms(time.time_ns())} {where}: {type(exc).__name__}: {message}\n")
-    except OSError:
-        pass  # nowhere left to report; the agent still must not notice
+        log_failure(home, "spool flush", RuntimeError(result.stopped or "batches set aside"))
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -25,11 +25,13 @@ __all__ = [
     "cap",
     "capture_before",
     "edit_changes",
+    "log_failure",
     "policy_event",
     "safe",
     "shell_event",
     "tool_call_event",
     "tool_fields",
+    "trace_snapshot",
     "workspace_changes",
 ]
 
@@ -185,7 +187,10 @@ def shell_event(s: HookSession, data: dict[str, Any], state: dict[str, Any], too
 
 
 def capture_before(s: HookSession, tool: str, tool_input: Any, state: dict[str, Any]) -> None:
-    """Keep what Post needs to see what the call changed."""
+    """Keep what Post needs to see what the call changed, and make sure the trace has a
+    workspace snapshot from before its first change (what `flightlog rollback` restores)."""
+    if tool in shape.EDIT_TOOLS or tool in shape.SHELL_TOOLS:
+        state["snapshot"] = trace_snapshot(s, state["trace"])
     if tool in shape.EDIT_TOOLS:
         path = _edited_path(tool_input)
         if path is not None:
@@ -201,6 +206,36 @@ def capture_before(s: HookSession, tool: str, tool_input: Any, state: dict[str, 
             stats = scan(s.root, names)
             s.cache().refresh(s.root, stats)
             state["stats"] = stats
+
+
+def log_failure(home: Path, where: str, exc: BaseException) -> None:
+    """One line per failure: when, which hook, the error's type and first line (no hook input)."""
+    try:
+        logs = home / "logs"
+        logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        message = str(exc).splitlines()[0][:300] if str(exc) else ""
+        fd = os.open(logs / "hook.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            f.write(f"{shape.iso_ms(time.time_ns())} {where}: {type(exc).__name__}: {message}\n")
+    except OSError:
+        pass  # nowhere left to report; the agent still must not notice
+
+
+def trace_snapshot(s: HookSession, trace: str) -> str | None:
+    """Return the id of the snapshot taken before `trace` first changed anything, taking it now
+    if this is that first change (incremental: only files whose stat changed are read)."""
+    marks = s.load("snapshots.json")
+    if isinstance(marks.get(trace), str):
+        return str(marks[trace])
+    from flightlog.snapshot import take_snapshot  # once per trace, not per tool call
+
+    try:
+        snapshot_id = take_snapshot(s.root, s.home).id
+    except Exception as exc:  # a recorder must not stop the agent; the events say it is missing
+        log_failure(s.home, "snapshot", exc)
+        return None
+    s.update("snapshots.json", lambda m: m.setdefault(trace, snapshot_id))
+    return snapshot_id
 
 
 def edit_changes(s: HookSession, state: dict[str, Any], tool_span: str) -> list[Event]:
@@ -271,6 +306,8 @@ def _file_op(
         "checksum_after": after_sha,
         "diff": diff,
         "detected_by": detected_by,
+        "workspace": str(s.root),
+        "workspace_snapshot": state.get("snapshot"),
     }
     return event
 
