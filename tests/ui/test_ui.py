@@ -313,13 +313,17 @@ def test_rollback_needs_the_approve_role(tmp_path: Path, flightlog: Any) -> None
 
 
 def test_roll_back_from_the_ui_asks_first_and_shows_a_refusal(recorded: Server, page: Any) -> None:
-    # The hook's session edited files whose earlier content it did not keep: refused, said so.
+    # A file the hook's session wrote was changed again since: refused, naming it.
     workspace = recorded.home.parent / "repo"
+    written = workspace / "test_app.py"
+    kept = written.read_bytes()
+    written.write_bytes(kept + b"# edited by a human afterwards\n")
     page.goto(f"{recorded.url}/traces/{_hook_trace(recorded)}")
     page.click("#rollback")
     expect(page.locator("#action-result")).to_contain_text("Roll back is not possible")
-    expect(page.locator("#action-result")).to_contain_text("is not stored")
-    assert (workspace / "test_app.py").exists()
+    expect(page.locator("#action-result")).to_contain_text("changed since the trace: ")
+    expect(page.locator("#action-result")).to_contain_text("test_app.py")
+    assert written.exists()
 
     # A trace that created a file: the plan is shown, Cancel does nothing, OK deletes it.
     made = workspace / "made_by_agent.txt"
