@@ -19,10 +19,9 @@ def main() -> None:
         home, argv = argv[0].removeprefix("--home="), argv[1:]
     if argv[:1] == ["hook"] and len(argv) > 1 and not {"-h", "--help"} & set(argv[1:2]):
         if argv[1] == "claude-code" and len(argv) == 2:
-            from flightlog.capture.claude_hook import run_hook
-            from flightlog.home import resolve_home
+            from flightlog.capture.claude_hook_client import run
 
-            raise SystemExit(run_hook(resolve_home(home)))
+            raise SystemExit(run(home))
         if argv[1] in _GIT_HOOKS and "--help" not in argv:
             from flightlog.gitlink_hooks import run_git_hook
             from flightlog.home import resolve_home

@@ -426,3 +426,24 @@ def test_a_claude_code_turn_rolls_back_to_the_workspace_before_it(
     assert proc.returncode == 0, proc.stderr
     assert tree() == before
     assert any(e["type"] == "rollback" for e in _events(flightlog))
+
+
+def test_the_command_hook_hands_its_work_to_a_local_collector(
+    home: Path, workspace: Path, server: Server, flightlog: CliRunner, tmp_path: Path
+) -> None:
+    """With a collector on this machine the command hook only forwards the hook JSON (fast: no
+    policy engine or snapshot code loaded in the hook process); the collector does the work."""
+    elsewhere = tmp_path / "hook-own-home"
+    agent = Agent(elsewhere, workspace, server.url)
+    agent.prompt("Fix add()", "77777777-7777-4777-8777-777777777777")
+    app = workspace / "app.py"
+    agent.tool(
+        "Edit",
+        {"file_path": str(app), "old_string": "a - b", "new_string": "a + b"},
+        act=lambda: app.write_text(app.read_text().replace("a - b", "a + b")),
+    )
+    denied = agent.tool("Write", {"file_path": str(Path.home() / ".ssh" / "authorized_keys"), "content": "k"})
+    assert denied["hookSpecificOutput"]["permissionDecision"] == "deny"  # the pack, in the collector
+    types = [e["type"] for e in _events(flightlog)]
+    assert {"prompt", "tool_call", "file_op", "policy_evaluation"} <= set(types)
+    assert not elsewhere.exists()  # nothing was kept or spooled by the hook process itself

@@ -65,7 +65,8 @@ class HookOutcome:
 
 
 def run_hook(home: Path | None = None, stdin: IO[bytes] | None = None, stdout: IO[str] | None = None) -> int:
-    """Run one hook call from stdin to stdout; return the exit code. Never raises."""
+    """Run one hook call from stdin to stdout in this process (no local collector answered, or
+    the hook records into its own data directory); return the exit code. Never raises."""
     home = home or resolve_home()
     event_name = "?"
     try:
@@ -92,12 +93,13 @@ def handle(data: dict[str, Any], home: Path) -> HookOutcome:
     return outcome
 
 
-def process(data: dict[str, Any], home: Path) -> HookOutcome:
+def process(data: dict[str, Any], home: Path, project_dir: str | None = None) -> HookOutcome:
     """Update the session's state for one hook event and return the answer for Claude Code and
-    the events to record, sending nothing (the collector's HTTP hook endpoint stores them itself)."""
+    the events to record, sending nothing (the collector's HTTP hook endpoint stores them itself).
+    `project_dir` is Claude Code's CLAUDE_PROJECT_DIR when the caller is not its child process."""
     name = data.get("hook_event_name")
     handler = _HANDLERS.get(name if isinstance(name, str) else "")
-    return handler(HookSession(home, data), data) if handler is not None else HookOutcome()
+    return handler(HookSession(home, data, project_dir), data) if handler is not None else HookOutcome()
 
 
 # --- session state ---------------------------------------------------------------------------

@@ -44,7 +44,7 @@ _EXIT_CODE: Final = re.compile(r"Exit code (\d+)")
 class HookSession:
     """The state folder of one Claude Code session and what every event shares."""
 
-    def __init__(self, home: Path, data: dict[str, Any]) -> None:
+    def __init__(self, home: Path, data: dict[str, Any], project_dir: str | None = None) -> None:
         self.home = home
         self.id = str(data.get("session_id") or "unknown-session")
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", self.id)[:80] or "session"
@@ -52,7 +52,7 @@ class HookSession:
         self.now_ns = time.time_ns()
         self.timestamp = shape.iso_ms(self.now_ns)
         self.cwd = str(data.get("cwd") or os.getcwd())
-        self.root = Path(os.environ.get("CLAUDE_PROJECT_DIR") or self.cwd)
+        self.root = Path(project_dir or os.environ.get("CLAUDE_PROJECT_DIR") or self.cwd)
 
     def path(self, name: str) -> Path:
         return self.folder / name

@@ -45,8 +45,9 @@ async def claude_code_hook(request: Request, collector: Collector) -> Response:
         return JSONResponse({"error": "hook input is not JSON"}, status_code=400)
     if not isinstance(data, dict):
         return JSONResponse({"error": "hook input is not a JSON object"}, status_code=400)
+    project_dir = _project_dir(request.headers.get("flightlog-project-dir"))
     try:
-        outcome = await run_in_threadpool(process, data, collector.home)
+        outcome = await run_in_threadpool(process, data, collector.home, project_dir)
         if outcome.events:
             good, bad = await run_in_threadpool(collector.pipeline.prepare_batch, outcome.events)
             collector.metrics.received.labels(SOURCE).inc(len(outcome.events))
@@ -61,3 +62,13 @@ async def claude_code_hook(request: Request, collector: Collector) -> Response:
     if outcome.output is None:
         return Response(status_code=200)
     return JSONResponse(outcome.output)
+
+
+def _project_dir(value: str | None) -> str | None:
+    """The hook client's CLAUDE_PROJECT_DIR, sent hex-encoded (a path need not be latin-1)."""
+    if not value:
+        return None
+    try:
+        return bytes.fromhex(value).decode("utf-8", "surrogateescape")
+    except ValueError:
+        return None
