@@ -55,14 +55,36 @@ def list_files(root: Path, max_files: int = MAX_FILES) -> list[str] | None:
     return None if len(names) > max_files else names
 
 
+SKIPPED_DIRS: Final = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".venv",
+        "venv",
+        "node_modules",
+        "__pycache__",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".tox",
+        ".nox",
+        ".cache",
+        ".idea",
+        ".flightlog-home",
+    }
+)
+
+
 def _walk(root: Path, max_files: int) -> list[str]:
-    """Files under a folder that is not a git work tree (hidden folders skipped). A symlink to
-    a folder is listed as a file, as git lists it: it is not entered, and callers that lstat
-    see it for what it is."""
+    """Files under a folder that is not a git work tree, minus version-control, virtualenv and
+    cache folders (SKIPPED_DIRS). Other hidden folders are kept: `.github/workflows/` is exactly
+    what an auditor wants to see change. A symlink to a folder is listed as a file, as git lists
+    it: it is not entered, and callers that lstat see it for what it is."""
     names: list[str] = []
     for folder, dirs, files in os.walk(root):  # os.walk does not follow symlinked folders
         rel = os.path.relpath(folder, root)
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS]
         links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
         dirs[:] = [d for d in dirs if d not in links]
         names.extend(f if rel == "." else f"{rel}/{f}" for f in (*files, *links))
