@@ -20,7 +20,7 @@ _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 def run(home: str | None) -> int:
     """Answer one hook call from stdin; return the exit code. Never raises. (A local collector,
-when one answers, records into its own data directory; `home` matters only offline.)"""
+    when one answers, records into its own data directory; `home` matters only offline.)"""
     raw = sys.stdin.buffer.read()
     target = _local_collector(os.environ.get("FLIGHTLOG_URL") or "http://127.0.0.1:4318")
     if target is not None:
