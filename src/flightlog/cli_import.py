@@ -37,7 +37,13 @@ def import_claude_code(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """
     from flightlog.capture import claude_transcript
 
-    _run(ctx, claude_transcript.find_files(paths), claude_transcript.read_unit, "claude-code-transcript")
+    _run(
+        ctx,
+        claude_transcript.find_files(paths),
+        claude_transcript.read_unit,
+        "claude-code-transcript",
+        skip_recorded_spans=True,
+    )
 
 
 @import_group.command("codex")
@@ -55,7 +61,16 @@ def import_codex(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     _run(ctx, codex.find_files(paths), codex.read_unit, "codex-rollout")
 
 
-def _run(ctx: click.Context, files: Sequence[Path], read_unit: Callable[[Path], Mapped], source_kind: str) -> None:
+def _run(
+    ctx: click.Context,
+    files: Sequence[Path],
+    read_unit: Callable[[Path], Mapped],
+    source_kind: str,
+    skip_recorded_spans: bool = False,
+) -> None:
+    """Import `files`. With `skip_recorded_spans`, an event whose span already holds an event of
+    the same type is left out: the Claude Code hook records the same spans (shared ids) with
+    other timestamps, so a session the hook saw adds only what the hook cannot see."""
     if not files:
         raise click.ClickException("no session files found")
     ledger = open_ledger(ctx, True)
@@ -72,7 +87,13 @@ def _run(ctx: click.Context, files: Sequence[Path], read_unit: Callable[[Path], 
             for p in mapped.problems:
                 click.echo(f"\n{p.path}:{p.line}: {p.reason}; line skipped", err=True)
             skipped += len(mapped.problems)
-            good, bad = pipeline.prepare_batch(mapped.events)
+            events = mapped.events
+            if skip_recorded_spans and events:
+                seen = ledger.store.recorded_spans([str(e.get("trace_id")) for e in events])
+                kept = [e for e in events if (e.get("span_id"), e.get("type")) not in seen]
+                again += len(events) - len(kept)
+                events = kept
+            good, bad = pipeline.prepare_batch(events)
             if bad:
                 for r in bad[:5]:
                     click.echo(f"\n{path}: event {r.index}: {r.field}: {r.reason}", err=True)

@@ -447,3 +447,39 @@ def test_the_command_hook_hands_its_work_to_a_local_collector(
     types = [e["type"] for e in _events(flightlog)]
     assert {"prompt", "tool_call", "file_op", "policy_evaluation"} <= set(types)
     assert not elsewhere.exists()  # nothing was kept or spooled by the hook process itself
+
+
+def test_importing_the_transcript_of_a_hooked_session_adds_only_what_the_hook_cannot_see(
+    home: Path, workspace: Path, server: Server, flightlog: CliRunner, tmp_path: Path
+) -> None:
+    """Hook and transcript share span ids: the import adds the model call, not a second copy of
+    the prompt or the tool call (the server must be stopped: import writes the ledger itself)."""
+    agent = Agent(home, workspace, server.url)
+    prompt_id = "88888888-8888-4888-8888-888888888888"
+    agent.prompt("List the files", prompt_id)
+    agent.tool("Glob", {"pattern": "*"}, response={"filenames": ["app.py"], "numFiles": 1})  # toolu_01
+    agent.hook("Stop", stop_hook_active=False)
+    server.stop()
+    base = {"sessionId": SESSION, "cwd": str(workspace), "version": "2.1.228", "gitBranch": "main"}
+    lines = [
+        {**base, "type": "user", "uuid": "u1", "parentUuid": None, "promptId": prompt_id,
+         "timestamp": "2026-11-24T10:00:00.000Z", "message": {"role": "user", "content": "List the files"}},
+        {**base, "type": "assistant", "uuid": "a1", "parentUuid": "u1", "requestId": "req_1",
+         "timestamp": "2026-11-24T10:00:01.000Z",
+         "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+                     "content": [{"type": "tool_use", "id": "toolu_01", "name": "Glob", "input": {"pattern": "*"}}],
+                     "stop_reason": "tool_use", "usage": {"input_tokens": 10, "output_tokens": 5}}},
+        {**base, "type": "user", "uuid": "u2", "parentUuid": "a1", "timestamp": "2026-11-24T10:00:02.000Z",
+         "message": {"role": "user",
+                     "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "app.py"}]},
+         "toolUseResult": {"filenames": ["app.py"], "numFiles": 1}},
+    ]  # fmt: skip
+    transcript = tmp_path / f"{SESSION}.jsonl"
+    transcript.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    imported = flightlog("import", "claude-code", str(transcript), check=True)
+    assert "1 new event(s)" in imported.stdout, imported.stdout
+    events = _events(flightlog)
+    assert [e["type"] for e in events].count("tool_call") == 1
+    assert [e["type"] for e in events].count("prompt") == 1
+    (model_call,) = [e for e in events if e["type"] == "model_call"]
+    assert model_call["trace_id"] == next(e["trace_id"] for e in events if e["type"] == "prompt")

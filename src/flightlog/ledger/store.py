@@ -265,6 +265,17 @@ class SqliteStore:
         )
         return [(str(a), int(b), str(c), str(d), str(e)) for a, b, c, d, e in rows]
 
+    def recorded_spans(self, trace_ids: Sequence[str]) -> set[tuple[str, str]]:
+        """Return the (span_id, type) pairs already stored in these traces."""
+        found: set[tuple[str, str]] = set()
+        ids = list(dict.fromkeys(trace_ids))
+        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.read.execute(f"SELECT span_id, type FROM entries WHERE trace_id IN ({marks})", chunk)
+            found.update((str(span), str(kind)) for span, kind in rows)
+        return found
+
     def trace_leaves(self, trace_id: str) -> list[tuple[int, bytes]]:
         """Return (index, leaf bytes) of one trace's entries in index order."""
         rows = self.read.execute("SELECT idx, leaf FROM entries WHERE trace_id=? ORDER BY idx", (trace_id,))
