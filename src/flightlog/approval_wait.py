@@ -6,7 +6,7 @@ Only when a registered approver has a role the ask needs does the hook wait, for
 the input document (`approvals`) and the policies decide again: the pack turns an ask whose
 roles are all approved into allow. Every refused approval becomes an `error` event with
 status `denied` (an approval-bypass attempt, counted by the collector's
-`flightlog_denied_actions_total`). With nothing accepted in time the ask stands and Claude
+`flightlog_approval_bypass_attempts_total`). With nothing accepted in time the ask stands and Claude
 Code asks its user.
 """
 

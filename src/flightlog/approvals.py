@@ -22,6 +22,10 @@ that event and the exact action digest (`policy_stage.action_digest`) and drops 
 `check_approval` refuses (and names why) an approval by an unknown key, a bad signature, the
 wrong role, for another action, expired, by the agent's own identity, or replayed (each nonce
 is accepted once: `approvals/used/<nonce>`).
+
+The same record can come through the collector (`POST /api/v1/approvals`, signed on the
+approver's machine); `approval_event` and `refusal_event` build the events either path records.
+A refusal is an `error` event, status `denied`, payload kind `approval_bypass_attempt` (REFUSED).
 """
 
 from __future__ import annotations
@@ -39,21 +43,41 @@ from flightlog.errors import ConfigError
 from flightlog.home import write_private_file
 
 __all__ = [
+    "APPROVAL_FIELDS",
     "DEFAULT_TTL",
+    "REFUSED",
     "Approver",
+    "approval_event",
     "approvers",
     "check_approval",
     "create_approver",
+    "deliver",
+    "delivered",
     "format_statement",
     "inbox",
     "pending_requests",
     "read_request",
+    "refusal_event",
     "remove_request",
     "sign_approval",
     "write_request",
 ]
 
 DEFAULT_TTL: Final = 600  # seconds an approval stays valid
+REFUSED: Final = "approval_bypass_attempt"  # payload kind of the error event of a refused approval
+APPROVAL_FIELDS: Final = (
+    "kind",
+    "policy_event_id",
+    "action_digest",
+    "approver",
+    "role",
+    "nonce",
+    "issued_at",
+    "expires_at",
+    "context",
+    "public_key",
+    "signature",
+)
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _EVENT_ID: Final = re.compile(r"[0-9A-Za-z-]{8,64}")
 _MAX_FILE: Final = 64 * 1024
@@ -290,6 +314,82 @@ def check_approval(
         except FileExistsError:
             return "approval replayed"
     return None
+
+
+def delivered(home: Path, approval: dict[str, Any]) -> bool:
+    """Return whether this approval (its event and nonce) already waits in the inbox: sending
+    the same signed approval twice is a replay even before the ask consumes it."""
+    name = f"{approval.get('policy_event_id')}.{approval.get('nonce')}.json"
+    return "/" not in name and (home / "approvals" / "inbox" / name).exists()
+
+
+def deliver(home: Path, approval: dict[str, Any]) -> Path:
+    """Drop an approval that passed `check_approval` into `approvals/inbox/`, where the waiting
+    ask picks it up (and checks it again); return the file written."""
+    event_id, nonce = str(approval["policy_event_id"]), str(approval["nonce"])
+    if not (_EVENT_ID.fullmatch(event_id) and re.fullmatch(r"[0-9a-f]{32}", nonce)):
+        raise ValueError("approval event id or nonce is malformed")
+    path = _dir(home, "approvals", "inbox") / f"{event_id}.{nonce}.json"
+    write_private_file(path, json.dumps({k: approval[k] for k in APPROVAL_FIELDS if k in approval}).encode())
+    return path
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def approval_event(request: dict[str, Any], approval: dict[str, Any]) -> dict[str, Any]:
+    """Return the `approval` event of an accepted approval, under the asked tool call."""
+    from flightlog.ids import derive_id
+
+    return {
+        "trace_id": request["trace_id"],
+        "span_id": derive_id(f"flightlog-approval:{approval['nonce']}", 8),
+        "parent_span_id": request["span_id"],
+        "type": "approval",
+        "status": "ok",
+        "timestamp": _now(),
+        "agent_id": str(request.get("agent_id") or "unknown"),
+        "session_id": request.get("session_id"),
+        "user_context": {"user_id": approval["approver"], "role": approval["role"]},
+        "payload": {**{k: approval[k] for k in APPROVAL_FIELDS if k in approval}, "decision": "approved"},
+    }
+
+
+def refusal_event(request: dict[str, Any], approval: dict[str, Any], why: str) -> dict[str, Any]:
+    """Return the `error` event (status denied, kind REFUSED) of a refused approval. `approval`
+    may be anything a caller sent: only short strings are taken from it."""
+    from flightlog.ids import derive_id
+
+    def field(key: str) -> str | None:
+        value = approval.get(key)
+        return value[:200] if isinstance(value, str) else None
+
+    nonce = field("nonce") or os.urandom(16).hex()
+    approver, role = field("approver"), field("role")
+    return {
+        "trace_id": request["trace_id"],
+        "span_id": derive_id(f"flightlog-approval-refused:{request['event_id']}:{nonce}", 8),
+        "parent_span_id": request["span_id"],
+        "type": "error",
+        "status": "denied",
+        "timestamp": _now(),
+        "agent_id": str(request.get("agent_id") or "unknown"),
+        "session_id": request.get("session_id"),
+        "user_context": {"user_id": approver, "role": role},
+        "payload": {
+            "kind": REFUSED,
+            "message": f"approval refused: {why}",
+            "reason": why,
+            "approver": approver,
+            "role": role,
+            "policy_event_id": request["event_id"],
+            "action_digest": field("action_digest"),
+        },
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _format_time(when: datetime) -> str:

@@ -371,6 +371,13 @@ def show(ctx: click.Context, trace_id: str, as_json: bool) -> None:
     metavar="URL",
     help="Also forward every stored event as an OTLP span to this /v1/traces URL (Jaeger, Tempo, Phoenix…).",
 )
+@click.option(
+    "--policy-url",
+    default=None,
+    metavar="URL",
+    envvar="FLIGHTLOG_POLICY_URL",
+    help="Decide gated actions with this OPA server (REST data API) instead of in process.",
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -381,6 +388,7 @@ def serve(
     max_event_bytes: int,
     anonymous_loopback: bool,
     export_otlp: str | None,
+    policy_url: str | None,
 ) -> None:
     """Run the collector: OTLP/HTTP receiver, events API and query API.
 
@@ -397,6 +405,7 @@ def serve(
         max_event_bytes=max_event_bytes,
         anonymous_loopback=anonymous_loopback,
         export_otlp=export_otlp,
+        policy_url=policy_url,
     )
     config = uvicorn.Config(create_app(home, settings), host=host, port=port, log_level="warning")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +76,7 @@ def policy_eval(ctx: click.Context, input_file: str, workspace: Path | None) -> 
     document = data if isinstance(data.get("action"), dict) else _hook_document(data, root)
     files = policy_files(home, root)
     decision = decide(document, files)
-    findings = _findings(document, files)
+    findings = _findings(document, files) if decision.engine != "opa" else []  # OPA's are its own
     out = {**decision.to_payload(), "findings": findings, "input": document}
     click.echo(json.dumps(out, indent=2, sort_keys=True))
 
@@ -123,19 +122,28 @@ def policy_check(ctx: click.Context, paths: tuple[Path, ...], workspace: Path | 
 @click.argument("event_id", required=False)
 @click.option("--approver", default=None, help="Approver name (default: the only registered approver).")
 @click.option("--ttl", type=click.IntRange(0, 86400), default=600, show_default=True, help="Seconds it stays valid.")
+@click.option(
+    "--url",
+    default=None,
+    metavar="URL",
+    help="Send through this collector's approvals API (default: $FLIGHTLOG_URL when a collector answers).",
+)
 @click.pass_context
-def approve(ctx: click.Context, event_id: str | None, approver: str | None, ttl: int) -> None:
+def approve(ctx: click.Context, event_id: str | None, approver: str | None, ttl: int, url: str | None) -> None:
     """Approve the action of an `ask` (its policy_evaluation EVENT_ID) with a signed approval.
 
-    Without EVENT_ID, lists the pending requests. An approval that would be refused (wrong
-    role, another action, made from inside an agent) is recorded as an approval-bypass attempt.
+    Without EVENT_ID, lists the pending requests. The approval is signed here, with the
+    approver's key, and sent to the collector's /api/v1/approvals (token: $FLIGHTLOG_TOKEN, role
+    approve) when one answers, else dropped into this data directory's inbox. An approval that
+    is refused (wrong role, another action, made from inside an agent) is recorded as an
+    approval-bypass attempt.
     """
     from flightlog import approvals
-    from flightlog.recorder import record
 
     home = _home(ctx)
+    api = url.rstrip("/") if url else _local_collector()
     if event_id is None:
-        pending = approvals.pending_requests(home)
+        pending = _api_call("GET", api)["pending"] if api else approvals.pending_requests(home)
         for r in pending:
             click.echo(
                 f"{r['event_id']}  {r.get('tool_name')}  needs {', '.join(r.get('roles') or [])}: {r.get('reason')}"
@@ -143,9 +151,12 @@ def approve(ctx: click.Context, event_id: str | None, approver: str | None, ttl:
         if not pending:
             click.echo("no pending approval requests")
         return
-    request = approvals.read_request(home, event_id)
+    # the collector's request when it holds one (its hook path asked); else this directory's
+    remote = next((r for r in _api_call("GET", api)["pending"] if r.get("event_id") == event_id), None) if api else None
+    request = remote if remote is not None or url else approvals.read_request(home, event_id)
     if request is None:
-        raise click.ClickException(f"no pending approval request {event_id} (the ask is over or never was)")
+        where = f" at {api}" if url else ""
+        raise click.ClickException(f"no pending approval request {event_id}{where} (the ask is over or never was)")
     known = approvals.approvers(home)
     if approver is None:
         if len(known) != 1:
@@ -153,19 +164,77 @@ def approve(ctx: click.Context, event_id: str | None, approver: str | None, ttl:
         approver = next(iter(known))
     context = "agent" if any(os.environ.get(name) for name in _AGENT_ENV) else "human"
     signed = approvals.sign_approval(home, approver, request, ttl, context)
-    why = approvals.check_approval(home, signed, request, consume=False)
-    if why is not None:
-        record([_bypass_event(request, signed, why)], home)
-        raise click.ClickException(f"approval refused: {why} (recorded as an approval-bypass attempt)")
-    folder = home / "approvals" / "inbox"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    from flightlog.home import write_private_file
-
-    write_private_file(folder / f"{event_id}.{signed['nonce']}.json", json.dumps(signed).encode())
-    where = record([_approval_event(request, signed)], home)
+    if api and remote is not None:
+        _api_call("POST", api, {"event_id": event_id, "approval": signed})
+        where = f"the collector at {api}"
+    else:
+        where = _approve_locally(home, request, signed)
     click.echo(
         f"approved {event_id} as {approver} ({signed['role']}), valid until {signed['expires_at']}; recorded in {where}"
     )
+
+
+def _approve_locally(home: Path, request: dict[str, Any], signed: dict[str, Any]) -> str:
+    """Check, deliver to this data directory's inbox and record (no collector answers)."""
+    from flightlog import approvals
+    from flightlog.recorder import record
+
+    why = approvals.check_approval(home, signed, request, consume=False)
+    if why is not None:
+        record([approvals.refusal_event(request, signed, why)], home)
+        raise click.ClickException(f"approval refused: {why} (recorded as an approval-bypass attempt)")
+    approvals.deliver(home, signed)
+    return record([approvals.approval_event(request, signed)], home)
+
+
+def _local_collector() -> str | None:
+    """$FLIGHTLOG_URL (or the default local collector) when a flightlog collector answers there."""
+    from flightlog.client import collector_url
+
+    base = collector_url().rstrip("/")
+    try:
+        health = _http("GET", base + "/healthz", None, timeout=1.0)[1]
+    except OSError:
+        return None
+    return base if isinstance(health, dict) and health.get("status") == "ok" else None
+
+
+def _api_call(method: str, base: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Call /api/v1/approvals on the collector at `base`; return the JSON answer of a 200.
+    Raises ClickException with the collector's message otherwise."""
+    try:
+        status, answer = _http(method, base + "/api/v1/approvals", body, timeout=10.0)
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach the collector at {base}: {exc}") from None
+    if status == 200 and isinstance(answer, dict):
+        return answer
+    message = answer.get("error") if isinstance(answer, dict) else None
+    raise click.ClickException(str(message or f"the collector at {base} answered HTTP {status}"))
+
+
+def _http(method: str, url: str, body: dict[str, Any] | None, timeout: float) -> tuple[int, Any]:
+    """(status, JSON body or None) of one request, with $FLIGHTLOG_TOKEN as the bearer token."""
+    import urllib.error
+    import urllib.request
+
+    if not url.startswith(("http://", "https://")):
+        raise click.ClickException(f"the collector URL must be http(s): {url}")
+    headers = {"Accept": "application/json"}
+    if token := os.environ.get("FLIGHTLOG_TOKEN"):
+        headers["Authorization"] = f"Bearer {token}"
+    data = None
+    if body is not None:
+        data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
+    req = urllib.request.Request(url, data, headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as answer:
+            status, raw = answer.status, answer.read(1024 * 1024)
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read(1024 * 1024)
+    try:
+        return status, json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return status, None
 
 
 @click.command("create")
@@ -252,52 +321,6 @@ def _writes(path: Path, text: str, root: Path) -> list[tuple[str, str]]:
         elif current is not None and line.startswith("+"):
             found[current].append(line[1:])
     return [(name, "\n".join(lines) + "\n") for name, lines in found.items()]
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _approval_event(request: dict[str, Any], signed: dict[str, Any]) -> dict[str, Any]:
-    from flightlog.ids import derive_id
-
-    return {
-        "trace_id": request["trace_id"],
-        "span_id": derive_id(f"flightlog-approval:{signed['nonce']}", 8),
-        "parent_span_id": request["span_id"],
-        "type": "approval",
-        "status": "ok",
-        "timestamp": _now(),
-        "agent_id": str(request.get("agent_id") or "unknown"),
-        "session_id": request.get("session_id"),
-        "user_context": {"user_id": signed["approver"], "role": signed["role"]},
-        "payload": {**signed, "decision": "approved"},
-    }
-
-
-def _bypass_event(request: dict[str, Any], signed: dict[str, Any], why: str) -> dict[str, Any]:
-    from flightlog.ids import derive_id
-
-    return {
-        "trace_id": request["trace_id"],
-        "span_id": derive_id(f"flightlog-approval-refused:{signed['nonce']}", 8),
-        "parent_span_id": request["span_id"],
-        "type": "error",
-        "status": "denied",
-        "timestamp": _now(),
-        "agent_id": str(request.get("agent_id") or "unknown"),
-        "session_id": request.get("session_id"),
-        "user_context": {"user_id": signed["approver"], "role": signed["role"]},
-        "payload": {
-            "kind": "approval_bypass_attempt",
-            "message": f"approval refused: {why}",
-            "reason": why,
-            "approver": signed["approver"],
-            "role": signed["role"],
-            "policy_event_id": request["event_id"],
-            "action_digest": signed["action_digest"],
-        },
-    }
 
 
 COMMANDS: list[click.Command] = [policy_group, approve]

@@ -12,6 +12,11 @@ agent's own permission flow decides (it never says "allow" on nobody's behalf, u
 settings say `"default": "allow"`). A policy or settings file that fails to load or evaluate
 denies, with the error as the reason: someone installed it to be enforced.
 
+The evaluator is an interface (`policy_backends.Evaluator`): `RegorusEvaluator` here by
+default, or an external OPA server through its REST data API when `$FLIGHTLOG_POLICY_URL` is set
+(or the collector's `--policy-url`, see `using_policy_url`). An OPA that times out, fails or
+answers nonsense denies, like a broken local policy. Every decision names its `engine`.
+
 The input document (field by field in docs/policy.md):
 
     {"actor":     {"agent_id", "user", "session_id"},
@@ -29,20 +34,29 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from flightlog.policy_input import derive_action
+
+if TYPE_CHECKING:
+    from flightlog.policy_backends import Evaluator
 
 __all__ = [
     "DECISION_RULE",
     "PACK_DIR",
     "Decision",
+    "RegorusEvaluator",
     "action_digest",
     "build_input",
+    "current_evaluator",
     "decide",
     "load_settings",
     "policy_files",
+    "using_policy_url",
 ]
 
 DECISION_RULE: Final = "data.flightlog.pack.decision"
@@ -50,15 +64,28 @@ PACK_DIR: Final = Path(__file__).parent / "policies"
 SETTINGS_NAME: Final = "settings.json"
 _DECISIONS: Final = frozenset({"allow", "deny", "ask"})
 _local = threading.local()  # regorus engines must not be shared across threads
+_policy_url: ContextVar[str | None] = ContextVar("flightlog_policy_url", default=None)
 
 
 class Decision:
     """`decision` is allow, deny, ask or abstain (no rule spoke); `roles` are the approver roles
     an ask needs; `bundle` is the sha256 over the policy files' names and contents; `document`
-    is the input evaluated. (A plain class: the hook loads this on every tool call and
-    dataclasses would import inspect.)"""
+    is the input evaluated; `engine` the evaluator that answered ("regorus", "opa"; None when
+    none was asked) and `location` the OPA URL, without credentials. (A plain class: the hook
+    loads this on every tool call and dataclasses would import inspect.)"""
 
-    __slots__ = ("bundle", "decision", "document", "input_digest", "latency_ms", "reason", "roles", "rules")
+    __slots__ = (
+        "bundle",
+        "decision",
+        "document",
+        "engine",
+        "input_digest",
+        "latency_ms",
+        "location",
+        "reason",
+        "roles",
+        "rules",
+    )
 
     def __init__(
         self,
@@ -70,6 +97,8 @@ class Decision:
         latency_ms: float = 0.0,
         roles: list[str] | None = None,
         document: dict[str, Any] | None = None,
+        engine: str | None = None,
+        location: str | None = None,
     ) -> None:
         self.decision = decision
         self.reason = reason
@@ -79,6 +108,8 @@ class Decision:
         self.latency_ms = latency_ms
         self.roles = roles or []
         self.document = document
+        self.engine = engine
+        self.location = location
 
     def to_payload(self) -> dict[str, Any]:
         """The `policy_evaluation` event payload for this decision."""
@@ -89,8 +120,10 @@ class Decision:
             "bundle": self.bundle,
             "input_digest": self.input_digest,
             "latency_ms": round(self.latency_ms, 3),
-            "engine": "regorus" if self.bundle else None,
+            "engine": self.engine,
         }
+        if self.location:
+            payload["policy_url"] = self.location
         if self.roles:
             payload["roles"] = self.roles
         if self.document and self.document.get("approvals"):
@@ -190,30 +223,78 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def decide(document: dict[str, Any], files: list[Path]) -> Decision:
-    """Evaluate `files` (from `policy_files`) against `document`; return the decision (see the
-    module doc). Never raises: a failure is a deny naming the error."""
-    started = time.perf_counter()
-    digest = action_digest(document)
-    if not files:
-        return Decision("abstain", "no policy installed", input_digest=digest, document=document)
-    try:
+class RegorusEvaluator:
+    """The default evaluator: `files` compiled and evaluated in process by regorus (one engine
+    per thread, recompiled when a file changes)."""
+
+    engine: str = "regorus"
+    location: str | None = None
+
+    def evaluate(self, document: dict[str, Any], files: list[Path]) -> tuple[object, str | None]:
+        """Return the value of DECISION_RULE (None when undefined) and the bundle digest."""
         engine, bundle_digest = _engine(files)
         # JSON, not set_input(): the binding turns Python booleans into numbers (True -> 1.0)
         engine.set_input_json(json.dumps(document))
         results = engine.eval_query(DECISION_RULE)["result"]
-    except Exception as exc:  # any engine failure must deny, not crash the agent
+        return (results[0]["expressions"][0]["value"] if results else None), bundle_digest  # [] when undefined
+
+
+_REGORUS: Final = RegorusEvaluator()
+
+
+def current_evaluator() -> Evaluator:
+    """Return the evaluator in force: an OPA server's when a URL is set (`using_policy_url`,
+    else `$FLIGHTLOG_POLICY_URL`), else the in-process regorus one."""
+    url = _policy_url.get() or os.environ.get("FLIGHTLOG_POLICY_URL")
+    if not url:
+        return _REGORUS
+    from flightlog.policy_backends import OpaEvaluator  # only when an OPA server is configured
+
+    return OpaEvaluator(url)
+
+
+@contextmanager
+def using_policy_url(url: str | None) -> Iterator[None]:
+    """Within the block (this context: a request, and the threads it runs work in), decide with
+    the OPA server at `url` whatever the environment says; `None` changes nothing."""
+    if not url:
+        yield
+        return
+    token = _policy_url.set(url)
+    try:
+        yield
+    finally:
+        _policy_url.reset(token)
+
+
+def decide(document: dict[str, Any], files: list[Path], evaluator: Evaluator | None = None) -> Decision:
+    """Evaluate the policies against `document` with `evaluator` (default: `current_evaluator`;
+    `files` from `policy_files` are what the in-process one compiles, an OPA server holds its
+    own); return the decision (see the module doc). Never raises: a failure is a deny naming
+    the error."""
+    started = time.perf_counter()
+    digest = action_digest(document)
+    backend = evaluator or current_evaluator()
+    engine, where = backend.engine, backend.location
+    if not files and engine == "regorus":
+        return Decision("abstain", "no policy installed", input_digest=digest, document=document)
+    try:
+        value, bundle_digest = backend.evaluate(document, files)
+    except Exception as exc:  # any engine or server failure must deny, not crash the agent
         return Decision(
             "deny",
             f"policy error: {error_line(exc)}",
             input_digest=digest,
             latency_ms=(time.perf_counter() - started) * 1000,
             document=document,
+            engine=engine,
+            location=where,
         )
     elapsed = (time.perf_counter() - started) * 1000
-    value = results[0]["expressions"][0]["value"] if results else None  # [] when undefined
     if value is None:
-        return Decision("abstain", "no policy rule decided", [], bundle_digest, digest, elapsed, document=document)
+        return Decision(
+            "abstain", "no policy rule decided", [], bundle_digest, digest, elapsed, None, document, engine, where
+        )
     if not isinstance(value, dict) or value.get("decision") not in _DECISIONS:
         return Decision(
             "deny",
@@ -223,6 +304,8 @@ def decide(document: dict[str, Any], files: list[Path]) -> Decision:
             digest,
             elapsed,
             document=document,
+            engine=engine,
+            location=where,
         )
     rules, roles = value.get("rules"), value.get("roles")
     return Decision(
@@ -234,6 +317,8 @@ def decide(document: dict[str, Any], files: list[Path]) -> Decision:
         elapsed,
         [str(r) for r in roles] if isinstance(roles, list) else [],
         document,
+        engine,
+        where,
     )
 
 

@@ -40,8 +40,10 @@ from flightlog.index import SearchIndex
 from flightlog.ledger.log import Ledger, PendingEntry
 from flightlog.ledger.store import query_traces
 from flightlog.pipeline import Pipeline, Preparer, Rejected
+from flightlog.policy_stage import using_policy_url
 from flightlog.redact import Redactor
 from flightlog.render import tree_order
+from flightlog.server.approvals_api import approvals_routes
 from flightlog.server.auth import TokenStore, role_allows
 from flightlog.server.body import BodyError, read_body
 from flightlog.server.export import OtlpForwarder
@@ -68,6 +70,7 @@ class ServerSettings:
     max_pending_events: int = 100_000  # accepted but not yet committed; over it: 503
     anonymous_loopback: bool = True  # loopback clients need no token
     export_otlp: str | None = None  # forward stored events as OTLP spans to this /v1/traces URL
+    policy_url: str | None = None  # decide hook calls with this OPA server (else $FLIGHTLOG_POLICY_URL, else regorus)
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -422,7 +425,8 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
         return JSONResponse(openapi_document())
 
     async def post_claude_code_hook(request: Request) -> Response:
-        return await claude_code_hook(request, collector())
+        with using_policy_url(settings.policy_url):  # the context reaches the worker thread
+            return await claude_code_hook(request, collector())
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "entries": collector().ledger.size})
@@ -442,6 +446,7 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
         Route("/hooks/claude-code", post_claude_code_hook, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
+    routes += approvals_routes(collector)
     routes += ui_routes(collector)  # type: ignore[arg-type]  # pages and a Mount of static files
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={FlightlogError: _flightlog_error})
     return app

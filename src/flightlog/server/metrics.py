@@ -5,7 +5,11 @@ Signals, each derived from stored events as they are committed:
   (`flightlog_action_latency_seconds`; the largest per trace is the turn's latency);
 - tool failure rate: `flightlog_tool_failures_total / flightlog_tool_calls_total`;
 - rollback rate: `flightlog_rollbacks_total / flightlog_commits_total`;
-- approval bypass attempts: actions the policy stage denied (`flightlog_denied_actions_total`);
+- approval bypass attempts: approvals refused by the hook, `flightlog approve` or the approvals
+  API — wrong role, another action, replayed, expired, forged, the agent's own identity
+  (`flightlog_approval_bypass_attempts_total`: stored `error` events with payload.kind
+  "approval_bypass_attempt"); beside it, every stored event with status denied — policy denies
+  and those refusals alike (`flightlog_denied_actions_total`);
 - hallucination rate: outputs failing schema validation,
   `flightlog_events_rejected_total{reason="validation"} / flightlog_events_received_total`.
 """
@@ -17,6 +21,8 @@ from datetime import datetime
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from flightlog.approvals import REFUSED
 
 __all__ = ["CollectorMetrics"]
 
@@ -46,7 +52,15 @@ class CollectorMetrics:
         self.rollbacks = Counter("flightlog_rollbacks", "Rollback events", registry=r)
         self.commits = Counter("flightlog_commits", "git_op commit events", registry=r)
         self.denied = Counter(
-            "flightlog_denied_actions", "Actions denied by policy (approval bypass attempts)", registry=r
+            "flightlog_denied_actions",
+            "Stored events with status denied: actions the policy denied, and refused approvals",
+            registry=r,
+        )
+        self.bypass_attempts = Counter(
+            "flightlog_approval_bypass_attempts",
+            "Refused approvals (wrong role, another action, replayed, expired, forged, the agent's own "
+            'identity): stored error events with payload.kind "approval_bypass_attempt"',
+            registry=r,
         )
         self.outside_allowlist = Counter(
             "flightlog_outside_allowlist_changes",
@@ -81,6 +95,8 @@ class CollectorMetrics:
                 self.commits.inc()
             elif kind == "error" and ev["payload"].get("kind") == "outside_allowlist":
                 self.outside_allowlist.inc()
+            elif kind == "error" and ev["payload"].get("kind") == REFUSED:
+                self.bypass_attempts.inc()
             if status == "denied":
                 self.denied.inc()
             when = _seconds(ev["timestamp"])

@@ -207,6 +207,58 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/approvals": {
+                "get": {
+                    "summary": "Pending approval requests of ask decisions (role approve)",
+                    "responses": {
+                        "200": {"description": "{pending: [{event_id, action_digest, roles, reason, tool_name, …}]}"},
+                        **_errors(401, 403),
+                    },
+                },
+                "post": {
+                    "summary": "Record a signed approval of an ask (role approve); refusals are recorded too",
+                    "description": "Body: {event_id, approval}, the approval signed with the approver's Ed25519 key "
+                    "on the approver's machine, exactly as `flightlog approve` signs it (the collector holds only "
+                    "public keys). Checked like the hook checks it: registered key, signature, role, same event "
+                    "and action digest, not expired, not the agent's own identity, not replayed. Accepted: an "
+                    "`approval` event, and the approval goes to the waiting ask. Refused: an `error` event "
+                    "(payload kind approval_bypass_attempt) and 422.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["event_id", "approval"],
+                                    "properties": {
+                                        "event_id": {"type": "string"},
+                                        "approval": {
+                                            "type": "object",
+                                            "required": [
+                                                "policy_event_id",
+                                                "action_digest",
+                                                "approver",
+                                                "role",
+                                                "nonce",
+                                                "issued_at",
+                                                "expires_at",
+                                                "context",
+                                                "public_key",
+                                                "signature",
+                                            ],
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {"description": "{approved: true, event_id (of the approval event), expires_at}"},
+                        "422": {"description": "refused and recorded: {error, reason, event_id (of the error event)}"},
+                        **_errors(400, 401, 403, 404, 413),
+                    },
+                },
+            },
             "/api/v1/traces/{trace_id}/rollback": {
                 "post": {
                     "summary": "Roll back the files a trace changed (role approve); records who did it",
