@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from flightlog.approvals import APPROVAL_FIELDS
 from flightlog.events import event_schema
 
 __all__ = ["openapi_document"]
@@ -234,18 +235,7 @@ def openapi_document() -> dict[str, Any]:
                                         "event_id": {"type": "string"},
                                         "approval": {
                                             "type": "object",
-                                            "required": [
-                                                "policy_event_id",
-                                                "action_digest",
-                                                "approver",
-                                                "role",
-                                                "nonce",
-                                                "issued_at",
-                                                "expires_at",
-                                                "context",
-                                                "public_key",
-                                                "signature",
-                                            ],
+                                            "required": [f for f in APPROVAL_FIELDS if f != "kind"],
                                         },
                                     },
                                 }

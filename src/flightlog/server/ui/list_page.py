@@ -6,25 +6,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from flightlog.events import EVENT_TYPES
 from flightlog.server.ui.html import STATUS_CLASSES, esc, query_string, short_time
 
 __all__ = ["FILTERS", "SearchGroup", "list_body"]
 
 FILTERS: Final = ("q", "agent", "session", "repo", "type", "status", "since", "until", "file_path")
-TYPES: Final = (
-    "prompt",
-    "model_call",
-    "tool_call",
-    "file_op",
-    "shell",
-    "git_op",
-    "approval",
-    "policy_evaluation",
-    "ci",
-    "rollback",
-    "replay",
-    "error",
-)
 _MARK: Final = re.compile(r"\[([^\[\]]*)\]")
 
 
@@ -69,7 +56,7 @@ def _form(f: dict[str, str]) -> str:
         + _input("agent", "agent", f.get("agent", ""), "claude-code")
         + _input("session", "session", f.get("session", ""))
         + _input("repo", "repo", f.get("repo", ""), "/path/to/repo")
-        + _select("type", "event type", TYPES, f.get("type", ""))
+        + _select("type", "event type", EVENT_TYPES, f.get("type", ""))
         + _select("status", "status", STATUS_CLASSES, f.get("status", ""))
         + _input("since", "since (UTC)", f.get("since", ""), "2026-11-24T17:00:00Z")
         + _input("until", "until (UTC)", f.get("until", ""), "2026-11-25T00:00:00Z")
