@@ -413,7 +413,10 @@ def serve(
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
             if self.started:
-                click.echo(f"flightlog listening on http://{host}:{port} (OTLP /v1/traces /v1/logs, API /api/v1)")
+                click.echo(
+                    f"flightlog listening on http://{host}:{port} (web UI /, OTLP /v1/traces /v1/logs, "
+                    "API /api/v1, Claude Code hooks /hooks/claude-code)"
+                )
                 click.echo(f"data in {home}")
 
         def handle_exit(self, sig: int, frame: Any) -> None:
