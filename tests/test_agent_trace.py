@@ -192,9 +192,9 @@ def test_pure_deletions_and_deleted_files_give_no_record() -> None:
 
 def test_rename_moves_lines_and_absolute_paths_become_relative() -> None:
     events = [
-        _file_op(1, "/work/repo/old.py", _create(2), op="create"),
-        _file_op(2, "/work/repo/new.py", None, op="rename", old_path="/work/repo/old.py"),
-        make_event(5, type="git_op", payload={"op": "commit", "repo": "/work/repo", "commit": COMMIT}),
+        _file_op(1, "/home/dev/repo/old.py", _create(2), op="create"),
+        _file_op(2, "/home/dev/repo/new.py", None, op="rename", old_path="/home/dev/repo/old.py"),
+        make_event(5, type="git_op", payload={"op": "commit", "repo": "/home/dev/repo", "commit": COMMIT}),
     ]
     (record,) = _records(events)
     assert [f["path"] for f in record["files"]] == ["new.py"]

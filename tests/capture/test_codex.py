@@ -109,7 +109,7 @@ def test_import_maps_turns_tool_calls_shell_and_edits(flightlog: CliRunner) -> N
     root = {p["trace_id"]: p["span_id"] for p in prompts}
     assert all(p["parent_span_id"] is None for p in prompts)
     first = prompts[0]["payload"]["context"]
-    assert first["cwd"] == "/work/demo"
+    assert first["cwd"] == "/home/dev/demo"
     assert first["approval_policy"] == "on-request"
     assert first["sandbox_policy"] == {"type": "workspace-write", "network_access": False}
     assert first["git"]["branch"] == "main"
@@ -130,7 +130,7 @@ def test_import_maps_turns_tool_calls_shell_and_edits(flightlog: CliRunner) -> N
     }
     assert calls["call_ls"]["payload"]["input"] == {
         "command": ["bash", "-lc", "ls -a"],
-        "workdir": "/work/demo",
+        "workdir": "/home/dev/demo",
         "timeout_ms": 120000,
     }
     assert calls["call_ls"]["duration_ms"] == 300
@@ -151,7 +151,7 @@ def test_import_maps_turns_tool_calls_shell_and_edits(flightlog: CliRunner) -> N
     assert shells["pytest -q"]["status"] == "error"
     assert shells["pytest -q"]["payload"]["stdout"] == "F\n1 failed in 0.02s\n"
     assert shells["pytest -q"]["duration_ms"] == 1250
-    assert shells["bash -lc 'cat missing.txt'"]["payload"]["cwd"] == "/work/demo"  # the turn's cwd
+    assert shells["bash -lc 'cat missing.txt'"]["payload"]["cwd"] == "/home/dev/demo"  # the turn's cwd
 
     # file_op children of the apply_patch call, one per file
     ops = [e for e in main if e["type"] == "file_op"]
@@ -199,7 +199,7 @@ def test_import_legacy_rollout_without_event_messages(flightlog: CliRunner) -> N
     shells = [e["payload"] for e in events if e["type"] == "shell"]
     assert shells[0] == {
         "command": "ls old.txt",
-        "cwd": "/work/legacy",
+        "cwd": "/home/dev/legacy",
         "exit_code": 0,
         "stdout": "old.txt\n",
         "stderr": None,
