@@ -22,6 +22,8 @@ import re
 from pathlib import Path
 from typing import Any, Final
 
+from flightlog.home import write_private_file
+
 __all__ = ["clear_active", "current_trace", "format_traceparent", "parse_traceparent", "write_active"]
 
 _TRACEPARENT: Final = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
@@ -51,11 +53,8 @@ def write_active(home: Path, root: Path, info: dict[str, Any]) -> None:
     workspace at `root` (atomic replace, 0600)."""
     path = _marker(home, root)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({**info, "root": os.path.realpath(root)}, f)
-    os.replace(tmp, path)
+    # rewritten on every tool call and meaningless after a crash: atomic, not fsynced
+    write_private_file(path, json.dumps({**info, "root": os.path.realpath(root)}).encode(), durable=False)
 
 
 def clear_active(home: Path, root: Path) -> None:

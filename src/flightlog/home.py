@@ -31,28 +31,34 @@ def ensure_home(home: Path) -> Path:
     return home
 
 
-def write_private_file(path: Path, data: bytes) -> None:
+def write_private_file(path: Path, data: bytes, durable: bool = True) -> None:
     """Write `data` to `path` atomically with mode 0600 and fsync it and its directory, so a
-    crash leaves either the old file or the new one, never a partial one."""
-    replace_file(path, data, 0o600)
+    crash leaves either the old file or the new one, never a partial one. `durable=False`
+    skips the fsyncs for state that may be lost in a crash (never a partial file, still)."""
+    replace_file(path, data, 0o600, durable)
 
 
-def replace_file(path: Path, data: bytes, mode: int) -> None:
+def replace_file(path: Path, data: bytes, mode: int, durable: bool = True) -> None:
     """Write `data` to `path` atomically with permission bits exactly `mode` (the umask does not
-    apply), fsyncing the file and its directory: a crash leaves the old file or the new one."""
+    apply), fsyncing the file and its directory (unless not `durable`): a crash leaves the old
+    file or the new one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     # Created 0600 and widened only once complete, so a reader never sees a partial file.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        if mode != 0o600:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if not durable:
+        return
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from flightlog.errors import BlobError, FlightlogError
-from flightlog.ledger.blobs import BlobStore
+from flightlog.ledger.blobs import BlobStore, blob_digest
 from flightlog.snapshot import MODE_LINK, Entry, SnapshotError, load_snapshot
 
 __all__ = [
@@ -145,7 +145,7 @@ def _current(path: Path) -> tuple[str | None, int | None] | str:
     try:
         if stat.S_ISLNK(st.st_mode):
             data = os.fsencode(os.readlink(path))
-            return "sha256:" + hashlib.sha256(data).hexdigest(), MODE_LINK
+            return blob_digest(data), MODE_LINK
         if not stat.S_ISREG(st.st_mode):
             return "it is not a regular file now"
         with open(path, "rb") as f:

@@ -33,7 +33,7 @@ from typing import Any, Final
 from flightlog.capture.workspace import list_files
 from flightlog.errors import BlobError, FlightlogError
 from flightlog.home import ensure_home
-from flightlog.ledger.blobs import BlobStore
+from flightlog.ledger.blobs import BlobStore, blob_digest
 from flightlog.snapshot_io import BlobBatch, PrivateIndex, StatCache, WorkspaceReader
 
 __all__ = [
@@ -335,7 +335,7 @@ def take_snapshot(
         batch.abort()
         raise
     manifest = format_manifest(snap.entries.values())
-    before = store.path("sha256:" + hashlib.sha256(manifest).hexdigest()).exists()
+    before = store.path(blob_digest(manifest)).exists()
     snap.id = store.put(manifest)
     if not before:
         snap.new_blobs += 1

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from flightlog.capture import claude_shape as shape
-from flightlog.capture.workspace import ContentCache, changes, digest, file_diff, list_files, scan
+from flightlog.capture.workspace import ContentCache, changes, file_diff, list_files, scan
+from flightlog.home import write_private_file
 from flightlog.ids import derive_id
+from flightlog.ledger.blobs import blob_digest
 
 __all__ = [
     "MAX_INPUT_CHARS",
@@ -66,12 +68,8 @@ class HookSession:
 
     def save(self, name: str, value: dict[str, Any]) -> None:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = self.path(name)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(value, f)
-        os.replace(tmp, path)
+        # Session state, not the record: a crash may lose it, so no fsync on every tool call.
+        write_private_file(self.path(name), json.dumps(value).encode(), durable=False)
 
     def update(self, name: str, change: Any) -> dict[str, Any]:
         """Read-modify-write `name` under the session lock (hooks of one session run in parallel)."""
@@ -291,7 +289,7 @@ def _file_op(
     after: bytes | None,
     detected_by: str,
 ) -> Event | None:
-    after_sha = digest(after) if after is not None else None
+    after_sha = blob_digest(after) if after is not None else None
     if before_sha == after_sha:
         return None
     op = "create" if before_sha is None else "delete" if after is None else "patch"

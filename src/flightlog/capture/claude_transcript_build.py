@@ -8,9 +8,10 @@ returns None (or leaves a field null) when a value has an unexpected shape.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any, Final
+
+from flightlog.ledger.blobs import blob_digest
 
 __all__ = [
     "apply_edits",
@@ -30,7 +31,7 @@ Edit = tuple[str, str, bool]  # (old text, new text, replace every occurrence)
 
 def sha256_text(text: str) -> str:
     """Return "sha256:<hex>" of the UTF-8 bytes of `text` (the schema's digest form)."""
-    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return blob_digest(text.encode("utf-8", "surrogatepass"))
 
 
 def text_of(content: object) -> str | None:

@@ -27,11 +27,12 @@ The text after `@@ ` in the envelope is kept as the hunk's section heading.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
+
+from flightlog.ledger.blobs import blob_digest
 
 __all__ = ["FileChange", "Patch", "find_patch", "parse_patch"]
 
@@ -66,7 +67,7 @@ class FileChange:
         """Return "sha256:<hex>" of the file's new content when the envelope holds all of it."""
         if self.content is None:
             return None
-        return "sha256:" + hashlib.sha256(self.content.encode("utf-8", "surrogatepass")).hexdigest()
+        return blob_digest(self.content.encode("utf-8", "surrogatepass"))
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from typing import Any, Final
 from flightlog.active import current_trace
 from flightlog.capture.workspace import MAX_CACHED_BYTES, ContentCache, Stat, changes, file_diff, list_files, scan
 from flightlog.ids import derive_id, new_event_id
+from flightlog.ledger.blobs import blob_digest
 
 __all__ = [
     "AGENT_UNKNOWN",
@@ -330,7 +331,7 @@ def _read(path: Path) -> tuple[Stat, Content] | None:
         with open(path, "rb") as f:
             if st.st_size <= MAX_CACHED_BYTES:
                 data = f.read()
-                return (len(data), st.st_mtime_ns), Content("sha256:" + hashlib.sha256(data).hexdigest(), data)
+                return (len(data), st.st_mtime_ns), Content(blob_digest(data), data)
             h = hashlib.sha256()
             while chunk := f.read(_HASH_CHUNK):
                 h.update(chunk)

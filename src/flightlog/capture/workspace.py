@@ -9,19 +9,20 @@ changes. To diff them, small text files are kept in a content-addressed cache pe
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
+from flightlog.home import write_private_file
+from flightlog.ledger.blobs import blob_digest
+
 __all__ = [
     "MAX_FILES",
     "ContentCache",
     "Stat",
     "changes",
-    "digest",
     "file_diff",
     "list_files",
     "scan",
@@ -31,10 +32,6 @@ MAX_FILES: Final = 20_000  # past this a workspace is not scanned (too slow for 
 MAX_CACHED_BYTES: Final = 256 * 1024  # files larger than this are hashed but not kept for diffs
 MAX_DIFF_BYTES: Final = 1024 * 1024
 Stat = tuple[int, int]  # (size, mtime_ns)
-
-
-def digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def list_files(root: Path, max_files: int = MAX_FILES) -> list[str] | None:
@@ -166,17 +163,14 @@ class ContentCache:
             except OSError:
                 continue
             budget -= len(data)
-            sha = digest(data)
+            sha = blob_digest(data)
             if len(data) <= MAX_CACHED_BYTES:
                 self._store(sha, data)
             self.index[name] = [size, mtime, sha]
             changed = True
         if changed:
-            tmp = self.index_path.with_suffix(f".{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.index, f)
-            os.replace(tmp, self.index_path)
+            # a cache: losing it in a crash only means reading the files again
+            write_private_file(self.index_path, json.dumps(self.index).encode(), durable=False)
 
     def recall(self, name: str) -> tuple[str | None, bytes | None]:
         """Return (digest, content) of `name` as last read; content is None if not kept."""
@@ -187,7 +181,7 @@ class ContentCache:
 
     def keep(self, data: bytes) -> str:
         """Store `data` (whatever its size) and return its digest."""
-        sha = digest(data)
+        sha = blob_digest(data)
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._store(sha, data)
         return sha
