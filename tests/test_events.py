@@ -160,3 +160,26 @@ def test_stable_event_ids_are_valid_uuid7_and_depend_only_on_seed_and_time() -> 
     assert a != stable_event_id("claude-code:session:toolu_2", 1_764_000_000_123)
     assert int(a.replace("-", "")[:12], 16) == 1_764_000_000_123  # the time is the record's
     validate_event(make_event(0, event_id=a))
+
+
+ascii_keyed = st.recursive(
+    st.none() | st.booleans() | st.integers(1 - 2**53, 2**53 - 1) | st.text() | st.floats(1e-4, 1e15),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(st.characters(max_codepoint=127), max_size=8), inner, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@given(st.dictionaries(st.text(st.characters(max_codepoint=127), max_size=8), ascii_keyed, max_size=6))
+def test_fast_path_values_equal_rfc8785(value: dict[str, Any]) -> None:
+    # ASCII keys and mid-range floats take the fast encoder: the bytes must still be RFC 8785's.
+    assert canonical_bytes(value) == rfc8785.dumps(value)
+
+
+def test_canonical_bytes_outside_the_fast_encoder() -> None:
+    assert canonical_bytes({"n": 2**70, "a": 1}) == b'{"a":1,"n":1180591620717411303424}'
+    assert canonical_bytes({"\U0001f600": 1, "\ue000": 2}) == rfc8785.dumps({"\U0001f600": 1, "\ue000": 2})
+    with pytest.raises(ValidationError, match="cannot be canonicalized"):
+        canonical_bytes({"s": "lone \ud800 surrogate"})

@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any, Final
 
 import fastjsonschema
+import orjson
 import rfc8785
 
 from flightlog.errors import ValidationError
@@ -171,11 +172,16 @@ def canonical_bytes(event: Event) -> bytes:
     exported. Raises ValidationError for values JCS cannot represent (NaN, lone surrogates)."""
     try:
         if _json_fast_ok(event):
-            # The stdlib encoder is 4x faster than rfc8785 and byte-identical on this subset
-            # (tests/test_events.py checks that with Hypothesis).
-            return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
-                "utf-8"
-            )
+            # On this subset orjson writes exactly the RFC 8785 bytes, 2x faster than the
+            # stdlib encoder and 8x faster than rfc8785 (tests/test_events.py checks all three
+            # agree, with Hypothesis). It refuses ints beyond 64 bits and lone surrogates: the
+            # stdlib encoder writes the first and raises for the second, as before.
+            try:
+                return orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
+            except orjson.JSONEncodeError:
+                return json.dumps(
+                    event, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+                ).encode("utf-8")
         return rfc8785.dumps(event)
     except (ValueError, UnicodeEncodeError, rfc8785.CanonicalizationError) as exc:
         raise ValidationError("$", f"cannot be canonicalized: {exc}") from None

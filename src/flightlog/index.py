@@ -9,14 +9,16 @@ append behind it (for ~0.3 s per 2,000 entries under load).
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
 import urllib.parse
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+
+import orjson
 
 __all__ = ["INDEX_FILE", "SearchHit", "SearchIndex", "event_text"]
 
@@ -27,6 +29,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(body, tokenize = 'unico
 CREATE TABLE IF NOT EXISTS fts_state (id INTEGER PRIMARY KEY CHECK (id = 0), indexed INTEGER NOT NULL);
 INSERT OR IGNORE INTO fts_state VALUES (0, 0);
 """
+_MAX_OFFERED: Final = 200_000  # texts held for catch_up; past it they are read from the ledger
 _TEXT_FIELDS: Final = ("type", "agent_id", "session_id", "model", "payload", "user_context")
 
 
@@ -84,11 +87,43 @@ class SearchIndex:
         self._ledger = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self._ledger.execute("PRAGMA busy_timeout=10000")
         self._lock = threading.Lock()
+        self._offered: dict[int, str] = {}
+        self._offered_lock = threading.Lock()
 
     def close(self) -> None:
         """Close both connections."""
         self._ledger.close()
         self._conn.close()
+
+    def offer(self, texts: Iterable[tuple[int, str | None]]) -> None:
+        """Hand over the text of entries just committed (ledger index, text), so that
+        `catch_up` need not read and decode them again. A text not offered is read from the
+        ledger; one offered for an index already indexed is dropped."""
+        with self._offered_lock:
+            if len(self._offered) < _MAX_OFFERED:
+                self._offered.update((i, t) for i, t in texts if t is not None)
+
+    @property
+    def indexed(self) -> int:
+        """Return how many ledger entries (from the first) the index holds."""
+        with self._lock:
+            return int(self._conn.execute("SELECT indexed FROM fts_state").fetchone()[0])
+
+    def _texts_from(self, done: int, batch: int) -> list[tuple[int, str]]:
+        # The offered texts from `done` on, in order while they are contiguous; else the
+        # next entries read from the ledger and decoded.
+        texts: list[tuple[int, str]] = []
+        with self._offered_lock:
+            for stale in [i for i in self._offered if i < done]:
+                del self._offered[stale]
+            while len(texts) < batch and (text := self._offered.pop(done + len(texts), None)) is not None:
+                texts.append((done + len(texts), text))
+        if texts:
+            return texts
+        rows = self._ledger.execute(
+            "SELECT idx, leaf FROM entries WHERE idx >= ? ORDER BY idx LIMIT ?", (done, batch)
+        ).fetchall()
+        return [(idx, event_text(orjson.loads(leaf))) for idx, leaf in rows]
 
     def catch_up(self, batch: int = 2000) -> int:
         """Index entries committed since the last call; return how many were added."""
@@ -96,26 +131,21 @@ class SearchIndex:
         with self._lock:
             while True:
                 (done,) = self._conn.execute("SELECT indexed FROM fts_state").fetchone()
-                rows = self._ledger.execute(
-                    "SELECT idx, leaf FROM entries WHERE idx >= ? ORDER BY idx LIMIT ?", (done, batch)
-                ).fetchall()
-                if not rows:
-                    return added
                 # The text is built before the write transaction, so it is held only for the inserts.
-                texts = [(idx, event_text(json.loads(leaf))) for idx, leaf in rows]
+                texts = self._texts_from(done, batch)
+                if not texts:
+                    return added
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
                     (now,) = self._conn.execute("SELECT indexed FROM fts_state").fetchone()
                     if now == done:  # else another process indexed these meanwhile: read again
                         self._conn.executemany("INSERT INTO events_fts (rowid, body) VALUES (?, ?)", texts)
-                        self._conn.execute("UPDATE fts_state SET indexed = ?", (rows[-1][0] + 1,))
-                        added += len(rows)
+                        self._conn.execute("UPDATE fts_state SET indexed = ?", (texts[-1][0] + 1,))
+                        added += len(texts)
                     self._conn.execute("COMMIT")
                 except BaseException:
                     self._conn.execute("ROLLBACK")
                     raise
-                if len(rows) < batch and now == done:
-                    return added
 
     def search(self, text: str, limit: int = 50) -> list[SearchHit]:
         """Return the newest events containing every word of `text`."""

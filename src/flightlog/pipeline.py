@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from flightlog.errors import ValidationError
 from flightlog.events import canonical_bytes, fill_defaults, validate_event
+from flightlog.index import event_text
 from flightlog.ledger.blobs import blob_digest
 from flightlog.ledger.log import Ledger, PendingEntry
 from flightlog.redact import Redactor
@@ -75,7 +76,8 @@ class Preparer:
                 leaf = canonical_bytes(redacted)
         if len(leaf) > MAX_EVENT_BYTES:
             raise ValidationError("$", f"event is {len(leaf)} bytes, over {MAX_EVENT_BYTES}")
-        return PendingEntry(redacted, leaf, blobs, given_id=isinstance(raw, dict) and "event_id" in raw)
+        given_id = isinstance(raw, dict) and "event_id" in raw
+        return PendingEntry(redacted, leaf, blobs, given_id, event_text(redacted))
 
     def _split_blobs(self, value: Any, blobs: dict[str, bytes]) -> Any:
         """Replace long strings in a payload by `{"blob": digest, "size": n}` references."""

@@ -13,11 +13,11 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from flightlog.errors import LedgerError
 
-__all__ = ["EntryRow", "SqliteStore", "StoredCheckpoint"]
+__all__ = ["SqliteStore", "StoredCheckpoint"]
 
 SCHEMA_VERSION: Final = "1"
 _WAL_CHECKPOINT_BYTES: Final = 8 * 1024 * 1024
@@ -46,24 +46,6 @@ CREATE TABLE IF NOT EXISTS checkpoints (
   created TEXT NOT NULL
 );
 """
-
-
-@dataclass(frozen=True)
-class EntryRow:
-    """One ledger entry to insert: index columns, the exact leaf bytes and its leaf hash."""
-
-    index: int
-    event_id: str
-    trace_id: str
-    span_id: str
-    parent_span_id: str | None
-    type: str
-    status: str
-    timestamp: str
-    agent_id: str
-    session_id: str | None
-    leaf: bytes
-    leaf_hash: bytes
 
 
 @dataclass(frozen=True)
@@ -157,30 +139,12 @@ class SqliteStore:
         row = self.read.execute("SELECT MAX(idx) FROM entries").fetchone()
         return 0 if row[0] is None else int(row[0]) + 1
 
-    def append(self, rows: Sequence[EntryRow], nodes: Sequence[tuple[int, int, bytes]]) -> None:
-        """Insert entries and new Merkle nodes in one transaction, durable when this returns."""
+    def append(self, rows: Sequence[tuple[Any, ...]], nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        """Insert entry rows (idx, the `Columns` fields, leaf, leaf hash) and new Merkle nodes in
+        one transaction, durable when this returns."""
         try:
             self.conn.execute("BEGIN IMMEDIATE")
-            self.conn.executemany(
-                "INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        r.index,
-                        r.event_id,
-                        r.trace_id,
-                        r.span_id,
-                        r.parent_span_id,
-                        r.type,
-                        r.status,
-                        r.timestamp,
-                        r.agent_id,
-                        r.session_id,
-                        r.leaf,
-                        r.leaf_hash,
-                    )
-                    for r in rows
-                ],
-            )
+            self.conn.executemany("INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
             self.conn.executemany("INSERT INTO nodes VALUES (?,?,?)", nodes)
             self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
