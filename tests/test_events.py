@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
@@ -183,3 +184,18 @@ def test_canonical_bytes_outside_the_fast_encoder() -> None:
     assert canonical_bytes({"\U0001f600": 1, "\ue000": 2}) == rfc8785.dumps({"\U0001f600": 1, "\ue000": 2})
     with pytest.raises(ValidationError, match="cannot be canonicalized"):
         canonical_bytes({"s": "lone \ud800 surrogate"})
+
+
+def test_forked_child_does_not_repeat_the_parents_random_bits() -> None:
+    new_event_id()  # the parent now holds a pool of random bits
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report its next id and exit at once
+        os.write(write, new_event_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+    mine = new_event_id()
+    assert child[-12:] != mine[-12:]  # the random tails differ

@@ -20,6 +20,8 @@ from typing import Any, Final
 
 import orjson
 
+from flightlog._internal.jsonwalk import _strings
+
 __all__ = ["INDEX_FILE", "SearchHit", "SearchIndex", "event_text"]
 
 INDEX_FILE: Final = "index.db"
@@ -46,21 +48,7 @@ class SearchHit:
 
 def event_text(event: dict[str, Any]) -> str:
     """Return the searchable text of an event: its type, agent, model and every string value."""
-    parts: list[str] = []
-
-    def walk(value: object) -> None:
-        if isinstance(value, str):
-            parts.append(value)
-        elif isinstance(value, dict):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-
-    for field in _TEXT_FIELDS:
-        walk(event.get(field))
-    return "\n".join(parts)
+    return "\n".join(_strings([event.get(field) for field in _TEXT_FIELDS], "$"))
 
 
 def _fts_query(text: str) -> str:
