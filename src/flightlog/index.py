@@ -76,6 +76,7 @@ class SearchIndex:
         self._ledger.execute("PRAGMA busy_timeout=10000")
         self._lock = threading.Lock()
         self._offered: dict[int, str] = {}
+        self._indexed = int(self._conn.execute("SELECT indexed FROM fts_state").fetchone()[0])
         self._offered_lock = threading.Lock()
 
     def close(self) -> None:
@@ -93,9 +94,9 @@ class SearchIndex:
 
     @property
     def indexed(self) -> int:
-        """Return how many ledger entries (from the first) the index holds."""
-        with self._lock:
-            return int(self._conn.execute("SELECT indexed FROM fts_state").fetchone()[0])
+        """Return how many ledger entries (from the first) the index held at the end of the
+        last `catch_up` of this process (without waiting for one that is running)."""
+        return self._indexed
 
     def _texts_from(self, done: int, batch: int) -> list[tuple[int, str]]:
         # The offered texts from `done` on, in order while they are contiguous; else the
@@ -122,6 +123,7 @@ class SearchIndex:
                 # The text is built before the write transaction, so it is held only for the inserts.
                 texts = self._texts_from(done, batch)
                 if not texts:
+                    self._indexed = done
                     return added
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -131,6 +133,8 @@ class SearchIndex:
                         self._conn.execute("UPDATE fts_state SET indexed = ?", (texts[-1][0] + 1,))
                         added += len(texts)
                     self._conn.execute("COMMIT")
+                    if now == done:
+                        self._indexed = texts[-1][0] + 1
                 except BaseException:
                     self._conn.execute("ROLLBACK")
                     raise

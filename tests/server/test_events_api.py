@@ -6,6 +6,7 @@ import gzip
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +32,11 @@ def test_post_query_and_verify(serve: Callable[..., Server], home: Path) -> None
         headers={"content-type": "application/x-ndjson"},
     )
     assert r.status_code == 200 and r.json()["indexes"] == [3, 4, 5]
+
+    deadline = time.monotonic() + 10  # stored events are indexed for search right after
+    while (health := httpx.get(server.url + "/healthz").json())["indexed"] < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert health == {"status": "ok", "entries": 6, "indexed": 6}
 
     traces = httpx.get(server.url + "/api/v1/traces").json()["traces"]
     assert [t["trace_id"] for t in traces] == [TRACE] and traces[0]["events"] == 6

@@ -26,3 +26,22 @@ def test_an_index_transaction_never_blocks_an_append(tmp_path: Path) -> None:
         assert index.catch_up() == 1
         assert [h.index for h in index.search("flux")] == [1, 0]
         index.close()
+
+
+def test_offered_texts_with_gaps_still_index_every_entry_once(tmp_path: Path) -> None:
+    # The collector offers the text of what it just stored; entries appended elsewhere (a gap)
+    # are read from the ledger, and an offer for an entry already indexed changes nothing.
+    with Ledger.open(tmp_path) as ledger:
+        pipeline = Pipeline(ledger)
+        entries = [pipeline.prepare(make_event(0, payload={"text": f"warp core {i}"})) for i in range(5)]
+        assert ledger.append(entries) == [0, 1, 2, 3, 4]
+        index = SearchIndex(ledger.store.path)
+        assert index.indexed == 0
+        index.offer([(0, entries[0].text), (1, entries[1].text), (3, entries[3].text)])
+        assert index.catch_up() == 5
+        assert index.indexed == 5
+        index.offer([(2, entries[2].text)])  # late: already indexed from the ledger
+        assert index.catch_up() == 0
+        assert sorted(h.index for h in index.search("warp core")) == [0, 1, 2, 3, 4]
+        assert [h.index for h in index.search("3")] == [3]
+        index.close()

@@ -20,10 +20,9 @@ def _strings(value: dict[Any, Any] | list[Any] | tuple[Any, ...], path: str) -> 
     stack: list[Iterator[object]] = [iter(value.values() if isinstance(value, dict) else value)]
     while stack:
         for child in stack[-1]:
-            kind = type(child)
-            if kind is str:
+            if type(child) is str:
                 append(child)
-            elif kind is int or kind is bool or kind is float or child is None:
+            elif (kind := type(child)) is int or kind is bool or kind is float or child is None:
                 continue
             elif isinstance(child, _CONTAINERS):
                 if len(stack) >= MAX_DEPTH:

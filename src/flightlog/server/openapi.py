@@ -294,6 +294,11 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}},
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness: `entries` in the ledger and how many are `indexed` for search",
+                    "responses": {"200": {"description": "ok"}},
+                }
+            },
         },
     }
