@@ -131,7 +131,8 @@ def fill_defaults(event: Event, source_kind: str = "api") -> Event:
     """Return a copy of a producer's (validated) event with the pipeline's fields filled:
     event_id, status, source, redactions, signatures and a UTC timestamp."""
     out = dict(event)
-    out.setdefault("event_id", new_event_id())
+    if "event_id" not in out:
+        out["event_id"] = new_event_id()
     out.setdefault("status", "ok")
     out.setdefault("source", {"kind": source_kind})
     out.setdefault("redactions", [])

@@ -31,7 +31,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(body, tokenize = 'unico
 CREATE TABLE IF NOT EXISTS fts_state (id INTEGER PRIMARY KEY CHECK (id = 0), indexed INTEGER NOT NULL);
 INSERT OR IGNORE INTO fts_state VALUES (0, 0);
 """
-_MAX_OFFERED: Final = 200_000  # texts held for catch_up; past it they are read from the ledger
+_MAX_OFFERED: Final = 20_000  # texts held for catch_up (~15 MB); past it they are read from the ledger
 _TEXT_FIELDS: Final = ("type", "agent_id", "session_id", "model", "payload", "user_context")
 
 

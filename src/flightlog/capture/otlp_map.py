@@ -49,6 +49,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
@@ -127,14 +128,23 @@ def any_value(value: AnyValue) -> Any:
 
 def attributes(pairs: Iterable[KeyValue]) -> Attrs:
     """Return OTLP key/value pairs as a flat dict (a repeated key keeps its last value)."""
-    return {kv.key: any_value(kv.value) for kv in pairs}
+    # Strings, the common case, are read inline: a call per value was a tenth of the mapping.
+    return {
+        kv.key: kv.value.string_value if kv.value.WhichOneof("value") == "string_value" else any_value(kv.value)
+        for kv in pairs
+    }
 
 
 def rfc3339(nanos: int) -> str:
     """Return Unix nanoseconds as RFC 3339 UTC with microseconds, e.g. 2026-11-24T17:00:00.123456Z."""
     seconds, rest = divmod(nanos, 1_000_000_000)
-    moment = datetime.fromtimestamp(seconds, UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{rest // 1000:06d}Z"
+    return f"{_utc_second(seconds)}.{rest // 1000:06d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _utc_second(seconds: int) -> str:
+    # The spans of one request mostly share their seconds; formatting a datetime is the slow part.
+    return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%dT%H:%M:%S}"
 
 
 def span_to_event(span: Span, scope: Scope) -> Event:
@@ -264,27 +274,37 @@ def _envelope(attrs: Attrs, scope: Scope, trace_id: str, span_id: str, timestamp
     session = _text(attrs, "gen_ai.conversation.id", "session.id", limit=256)
     if session is not None:
         event["session_id"] = session
-    user = _text(attrs, "user.id", "user.email", "enduser.id")
-    if user is None:
-        user = next(
-            (v for k in ("user.id", "user.email", "enduser.id") if isinstance(v := resource.get(k), str)),
-            None,
-        )
-    host = _text(attrs, "host.name")
-    host = host if host is not None else resource.get("host.name")
-    if user is not None or isinstance(host, str):
-        event["user_context"] = {"user_id": user, "host": host if isinstance(host, str) else None}
-    model = {
-        "provider": _text(attrs, "gen_ai.provider.name", "gen_ai.system"),
-        "name": _peek_text(attrs, "gen_ai.request.model", "gen_ai.response.model"),
-        "version": _text(attrs, "flightlog.model.version"),
-        "temperature": _as_float(attrs.get("gen_ai.request.temperature")),
-        "top_p": _as_float(attrs.get("gen_ai.request.top_p")),
-        "seed": _as_int(attrs.get("gen_ai.request.seed")),
-    }
-    if model["provider"] is not None or model["name"] is not None:
-        event["model"] = {k: v for k, v in model.items() if v is not None}
+    # A set intersection (one C call) tells which optional parts can be there at all.
+    if not _USER_KEYS.isdisjoint(attrs.keys()) or not _USER_KEYS.isdisjoint(resource.keys()):
+        user = _text(attrs, "user.id", "user.email", "enduser.id")
+        if user is None:
+            user = next(
+                (v for k in ("user.id", "user.email", "enduser.id") if isinstance(v := resource.get(k), str)),
+                None,
+            )
+        host = _text(attrs, "host.name")
+        host = host if host is not None else resource.get("host.name")
+        if user is not None or isinstance(host, str):
+            event["user_context"] = {"user_id": user, "host": host if isinstance(host, str) else None}
+    if not _MODEL_KEYS.isdisjoint(attrs.keys()):
+        model = {
+            "provider": _text(attrs, "gen_ai.provider.name", "gen_ai.system"),
+            "name": _peek_text(attrs, "gen_ai.request.model", "gen_ai.response.model"),
+            "version": _text(attrs, "flightlog.model.version"),
+            "temperature": _as_float(attrs.get("gen_ai.request.temperature")),
+            "top_p": _as_float(attrs.get("gen_ai.request.top_p")),
+            "seed": _as_int(attrs.get("gen_ai.request.seed")),
+        }
+        if model["provider"] is not None or model["name"] is not None:
+            event["model"] = {k: v for k, v in model.items() if v is not None}
     return event
+
+
+_USER_KEYS: Final = frozenset(("user.id", "user.email", "enduser.id", "host.name"))
+# A model is recorded only with a provider or a name; the other keys only add to one.
+_MODEL_KEYS: Final = frozenset(
+    ("gen_ai.provider.name", "gen_ai.system", "gen_ai.request.model", "gen_ai.response.model")
+)
 
 
 def _text(attrs: Attrs, *keys: str, limit: int | None = None) -> str | None:
