@@ -22,7 +22,7 @@ import orjson
 
 from flightlog._internal.jsonwalk import _strings
 
-__all__ = ["INDEX_FILE", "SearchHit", "SearchIndex", "event_text"]
+__all__ = ["CATCH_UP_STEP", "INDEX_FILE", "SearchHit", "SearchIndex", "event_text"]
 
 INDEX_FILE: Final = "index.db"
 _SCHEMA: Final = """
@@ -31,6 +31,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(body, tokenize = 'unico
 CREATE TABLE IF NOT EXISTS fts_state (id INTEGER PRIMARY KEY CHECK (id = 0), indexed INTEGER NOT NULL);
 INSERT OR IGNORE INTO fts_state VALUES (0, 0);
 """
+CATCH_UP_STEP: Final = 2000  # entries indexed per lock hold by the collector: a search waits at most that
 _MAX_OFFERED: Final = 20_000  # texts held for catch_up (~15 MB); past it they are read from the ledger
 _TEXT_FIELDS: Final = ("type", "agent_id", "session_id", "model", "payload", "user_context")
 
@@ -114,11 +115,12 @@ class SearchIndex:
         ).fetchall()
         return [(idx, event_text(orjson.loads(leaf))) for idx, leaf in rows]
 
-    def catch_up(self, batch: int = 2000) -> int:
-        """Index entries committed since the last call; return how many were added."""
+    def catch_up(self, batch: int = 2000, limit: int | None = None) -> int:
+        """Index entries committed since the last call, or at most about `limit` of them (whole
+        batches); return how many were added."""
         added = 0
         with self._lock:
-            while True:
+            while limit is None or added < limit:
                 (done,) = self._conn.execute("SELECT indexed FROM fts_state").fetchone()
                 # The text is built before the write transaction, so it is held only for the inserts.
                 texts = self._texts_from(done, batch)
@@ -138,6 +140,7 @@ class SearchIndex:
                 except BaseException:
                     self._conn.execute("ROLLBACK")
                     raise
+            return added
 
     def search(self, text: str, limit: int = 50) -> list[SearchHit]:
         """Return the newest events containing every word of `text`."""

@@ -45,3 +45,19 @@ def test_offered_texts_with_gaps_still_index_every_entry_once(tmp_path: Path) ->
         assert sorted(h.index for h in index.search("warp core")) == [0, 1, 2, 3, 4]
         assert [h.index for h in index.search("3")] == [3]
         index.close()
+
+
+def test_catch_up_in_steps_indexes_at_most_a_step(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path) as ledger:
+        assert Pipeline(ledger).ingest([make_event(0, payload={"text": f"step {i}"}) for i in range(5)]) == [
+            0,
+            1,
+            2,
+            3,
+            4,
+        ]
+        index = SearchIndex(ledger.store.path)
+        assert index.catch_up(batch=2, limit=2) == 2 and index.indexed == 2
+        assert index.catch_up(batch=2, limit=2) == 2 and index.indexed == 4
+        assert index.catch_up() == 1 and index.indexed == 5
+        index.close()

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
+from flightlog.index import INDEX_FILE
+from flightlog.ledger.log import Ledger
+from flightlog.pipeline import Pipeline
 from tests.conftest import make_event
 from tests.redact_cases import GITHUB_PAT
 from tests.server.conftest import Server
@@ -37,3 +41,20 @@ def test_search_finds_words_never_secrets(serve: Callable[..., Server], home: Pa
         check=True,
     ).stdout
     assert out.startswith("#0 ")
+
+
+def test_search_reports_coverage_while_a_deleted_index_is_rebuilt(serve: Callable[..., Server], home: Path) -> None:
+    with Ledger.open(home) as ledger:
+        events = [make_event(i, type="prompt", payload={"text": f"entry number{i}"}) for i in range(4500)]
+        assert Pipeline(ledger).ingest(events) == list(range(4500))
+    (home / INDEX_FILE).unlink(missing_ok=True)  # the index is derived data: rebuilt on start
+    server = serve()
+    first = httpx.get(server.url + "/api/v1/search", params={"q": "number4499"}).json()
+    assert first["entries"] == 4500 and 0 < first["indexed"] <= 4500
+    assert [h["index"] for h in first["hits"]] == ([4499] if first["indexed"] == 4500 else [])
+    deadline = time.monotonic() + 30
+    while httpx.get(server.url + "/healthz").json()["indexed"] < 4500 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    done = httpx.get(server.url + "/api/v1/search", params={"q": "number4499"}).json()
+    assert done["indexed"] == done["entries"] == 4500
+    assert [h["index"] for h in done["hits"]] == [4499]

@@ -176,7 +176,10 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Full-text search over redacted events (every word must occur), newest first",
                     "parameters": [_query("q", "words to find"), _query("limit", "1-500, default 50", "integer")],
                     "responses": {
-                        "200": {"description": "{query, hits: [{index, event_id, trace_id, type, snippet}]}"}
+                        "200": {
+                            "description": "{query, hits: [{index, event_id, trace_id, type, snippet}], indexed, "
+                            "entries}: while indexed < entries the index is catching up (newer events may be missing)"
+                        }
                     },
                 }
             },
