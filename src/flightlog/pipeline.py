@@ -51,10 +51,14 @@ class Preparer:
         redactor: Redactor | None = None,
         source_kind: str = "api",
         blob_threshold: int = BLOB_THRESHOLD,
+        search_text: bool = False,
     ) -> None:
         self.redactor = redactor or Redactor.default()
         self.source_kind = source_kind
         self.blob_threshold = blob_threshold
+        # The collector indexes what it stores right away, from this text; other writers leave
+        # indexing to a later catch-up, which reads the leaves.
+        self.search_text = search_text
 
     def prepare(self, raw: object) -> PendingEntry:
         """Return the entry that `raw` becomes, or raise ValidationError. Pure: writes nothing."""
@@ -77,7 +81,7 @@ class Preparer:
         if len(leaf) > MAX_EVENT_BYTES:
             raise ValidationError("$", f"event is {len(leaf)} bytes, over {MAX_EVENT_BYTES}")
         given_id = isinstance(raw, dict) and "event_id" in raw
-        return PendingEntry(redacted, leaf, blobs, given_id, event_text(redacted))
+        return PendingEntry(redacted, leaf, blobs, given_id, event_text(redacted) if self.search_text else None)
 
     def _split_blobs(self, value: Any, blobs: dict[str, bytes]) -> Any:
         """Replace long strings in a payload by `{"blob": digest, "size": n}` references."""
@@ -115,8 +119,9 @@ class Pipeline(Preparer):
         redactor: Redactor | None = None,
         source_kind: str = "api",
         blob_threshold: int = BLOB_THRESHOLD,
+        search_text: bool = False,
     ) -> None:
-        super().__init__(redactor, source_kind, blob_threshold)
+        super().__init__(redactor, source_kind, blob_threshold, search_text)
         self.ledger = ledger
 
     def ingest(self, raws: Iterable[object]) -> list[int] | list[Rejected]:

@@ -32,7 +32,7 @@ def test_offered_texts_with_gaps_still_index_every_entry_once(tmp_path: Path) ->
     # The collector offers the text of what it just stored; entries appended elsewhere (a gap)
     # are read from the ledger, and an offer for an entry already indexed changes nothing.
     with Ledger.open(tmp_path) as ledger:
-        pipeline = Pipeline(ledger)
+        pipeline = Pipeline(ledger, search_text=True)
         entries = [pipeline.prepare(make_event(0, payload={"text": f"warp core {i}"})) for i in range(5)]
         assert ledger.append(entries) == [0, 1, 2, 3, 4]
         index = SearchIndex(ledger.store.path)

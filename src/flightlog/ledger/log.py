@@ -64,8 +64,8 @@ class Columns(NamedTuple):
 class PendingEntry:
     """An event ready to append: its exact leaf bytes, query columns, the blobs it names and its
     search text. The event itself is the leaf decoded; pickling (to or from a prepare worker)
-    sends the leaf alone and the receiver decodes it only if asked, which is 6x cheaper than
-    unpickling the event's dicts."""
+    sends the leaf alone and the receiver decodes it only if asked, several times cheaper
+    than unpickling the event's dicts."""
 
     __slots__ = ("_event", "blobs", "columns", "duplicate", "given_id", "leaf", "text")
 

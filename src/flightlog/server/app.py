@@ -89,7 +89,7 @@ class Collector:
         self.home = home
         self.settings = settings
         self.ledger = Ledger.open(home)
-        self.pipeline = Pipeline(self.ledger, redactor, source_kind="api")
+        self.pipeline = Pipeline(self.ledger, redactor, source_kind="api", search_text=True)
         self.tokens = TokenStore(home)
         self.index = SearchIndex(home / "ledger.db")
         self.metrics = CollectorMetrics()
@@ -195,7 +195,7 @@ def _start_worker(server_pid: int) -> None:
     """Set up a prepare worker: the default redactor, and an exit when the server is gone (a
     SIGKILLed server must not leave its workers behind)."""
     global _worker_preparer
-    _worker_preparer = Preparer()
+    _worker_preparer = Preparer(search_text=True)
     _settle_gc()
 
     def watch() -> None:
