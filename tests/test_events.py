@@ -103,6 +103,10 @@ def test_schema_names_every_design_type_and_field() -> None:
         ),
         ({"payload": {}, "type": "shell"}, "$.payload.command", "required"),
         ({"surprise": 1}, "$", "unknown field"),
+        ({"model": "gpt-4o"}, "$.model", "must be object or null"),
+        ({"model": {"name": 5}}, "$.model.name", "must be string or null"),
+        ({"model": {"surprise": 1}}, "$.model", "unknown field"),
+        ({"user_context": []}, "$.user_context", "must be object or null"),
     ],
 )
 def test_validation_names_field_and_reason(change: dict[str, Any], field: str, reason: str) -> None:
