@@ -4,9 +4,9 @@ Run from the repository root: `.venv/bin/python bench/ingest.py [--spans 20000] 
 [--peers phoenix,mlflow] [--out bench/results/ingest.json]`. One workload of agent-like traces
 (20 spans each: an invoke_agent root, chat and execute_tool children with GenAI attributes and
 ~600 B of tool output or message text) is built once as ExportTraceServiceRequest protobuf
-bodies of 500 spans, then POSTed by 4 keep-alive httpx threads to each server in turn.
-"Stored spans/s" = spans / (first request -> every span visible through the server's own
-query API). Peers are pip-installed into their own venvs under ~/.cache/flightlog-bench
+bodies of 500 spans, then POSTed by 4 keep-alive http.client threads to each server, round by
+round (flightlog, each peer, again). "Stored spans/s" = spans / (first request -> every span
+visible through the server's own query API; for flightlog, also in its search index). Peers are pip-installed into their own venvs under ~/.cache/flightlog-bench
 (reused), run on SQLite in a temporary directory on 127.0.0.1, and always stopped; a peer
 that cannot be installed, started or fed is recorded as "unavailable: <reason>".
 """
@@ -307,17 +307,29 @@ def bench_mlflow(venv: Path, tmp: Path, bodies: list[bytes], n: int) -> dict[str
         srv.stop()
 
 
-def repeat(runs: int, tmp: Path, once: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
-    """Run `once` `runs` times, each on a fresh server and directory; report the median run,
-    with every run's spans/s under "runs". A failed run ends the series."""
-    done: list[dict[str, Any]] = []
+def interleaved(runs: int, tmp: Path, servers: dict[str, Callable[[Path], dict[str, Any]]]) -> dict[str, Any]:
+    """Run every server `runs` times, round by round (flightlog, then each peer, then again), each
+    run on a fresh server and directory, so that the machine's drift hits all alike. Report each
+    server's median run, with every run's spans/s under "runs"; a failed run ends its series."""
+    done: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
     for i in range(runs):
-        (tmp / str(i)).mkdir(parents=True)
-        done.append(once(tmp / str(i)))
-        if done[-1]["status"] != "ok":
-            return done[-1]
-    done.sort(key=lambda r: r["stored_spans_per_s"])
-    return {**done[len(done) // 2], "runs": [r["stored_spans_per_s"] for r in done]}
+        for name, once in servers.items():
+            if done[name] and done[name][-1].get("status") != "ok":
+                continue
+            (tmp / name / str(i)).mkdir(parents=True)
+            try:
+                done[name].append(once(tmp / name / str(i)))
+            except Exception as exc:
+                done[name].append({"status": f"unavailable: {str(exc)[:300]}"})
+            print(f"round {i + 1}: {name} {done[name][-1].get('stored_spans_per_s', done[name][-1]['status'])}")
+    results: dict[str, Any] = {}
+    for name, series in done.items():
+        if series[-1].get("status") != "ok":
+            results[name] = series[-1]
+            continue
+        series.sort(key=lambda r: r["stored_spans_per_s"])
+        results[name] = {**series[len(series) // 2], "runs": [r["stored_spans_per_s"] for r in series]}
+    return results
 
 
 def peer_version(venv: Path, pkg: str) -> str:
@@ -347,26 +359,20 @@ def main() -> None:
     print(f"workload: {n} spans, {len(bodies)} requests, {sum(map(len, bodies)) / len(bodies) / 1024:.0f} KiB each")
     results: dict[str, dict[str, Any]] = {}
     versions: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="flightlog-ingest-") as d:
-        tmp = Path(d)
+    servers: dict[str, Callable[[Path], dict[str, Any]]] = {"flightlog": partial(bench_flightlog, bodies=bodies, n=n)}
+    for peer in peers:
+        t_inst = time.perf_counter()
         try:
-            results["flightlog"] = repeat(args.runs, tmp / "flightlog", partial(bench_flightlog, bodies=bodies, n=n))
+            venv = ensure_venv(peer, args.install_timeout)
+            versions[peer] = peer_version(venv, PEER_PACKAGES[peer])
         except Exception as exc:
-            results["flightlog"] = {"status": f"unavailable: {exc}"}
-        for peer in peers:
-            t_inst = time.perf_counter()
-            try:
-                venv = ensure_venv(peer, args.install_timeout)
-                versions[peer] = peer_version(venv, PEER_PACKAGES[peer])
-            except Exception as exc:
-                results[peer] = {"status": f"unavailable: install failed: {str(exc)[:300]}"}
-                continue
-            print(f"{peer} {versions[peer]} ready in {time.perf_counter() - t_inst:.0f} s")
-            try:
-                bench = bench_phoenix if peer == "phoenix" else bench_mlflow
-                results[peer] = repeat(args.runs, tmp / peer, partial(bench, venv, bodies=bodies, n=n))
-            except Exception as exc:
-                results[peer] = {"status": f"unavailable: {str(exc)[:300]}"}
+            results[peer] = {"status": f"unavailable: install failed: {str(exc)[:300]}"}
+            continue
+        print(f"{peer} {versions[peer]} ready in {time.perf_counter() - t_inst:.0f} s")
+        bench = bench_phoenix if peer == "phoenix" else bench_mlflow
+        servers[peer] = partial(bench, venv, bodies=bodies, n=n)
+    with tempfile.TemporaryDirectory(prefix="flightlog-ingest-") as d:
+        results.update(interleaved(args.runs, Path(d), servers))
     fl = results["flightlog"].get("stored_spans_per_s")
     print(f"{'server':<10} {'spans':>7} {'seconds':>8} {'spans/s':>8} {'fl/peer':>8}  status")
     for name, r in results.items():
