@@ -1,14 +1,15 @@
 """Side-by-side OTLP/HTTP ingest: flightlog vs Arize Phoenix vs an MLflow tracing server.
 
-Run from the repository root: `.venv/bin/python bench/ingest.py [--spans 20000] [--runs 3]
+Run from the repository root: `.venv/bin/python bench/ingest.py [--spans 20000] [--runs 5]
 [--peers phoenix,mlflow] [--out bench/results/ingest.json]`. One workload of agent-like traces
 (20 spans each: an invoke_agent root, chat and execute_tool children with GenAI attributes and
 ~600 B of tool output or message text) is built once as ExportTraceServiceRequest protobuf
 bodies of 500 spans, then POSTed by 4 keep-alive http.client threads to each server, round by
 round (flightlog, each peer, again). "Stored spans/s" = spans / (first request -> every span
-visible through the server's own query API; for flightlog, also in its search index). Peers are pip-installed into their own venvs under ~/.cache/flightlog-bench
-(reused), run on SQLite in a temporary directory on 127.0.0.1, and always stopped; a peer
-that cannot be installed, started or fed is recorded as "unavailable: <reason>".
+visible through the server's own query API; for flightlog, also in its search index). Peers
+are pip-installed into their own venvs under ~/.cache/flightlog-bench (reused), run on SQLite
+in a temporary directory on 127.0.0.1, and always stopped; a peer that cannot be installed,
+started or fed is recorded as "unavailable: <reason>".
 """
 
 from __future__ import annotations
