@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,6 +49,11 @@ def test_metrics_count_agent_signals(serve: Callable[..., Server]) -> None:
     assert _value(text, "flightlog_action_latency_seconds_count") == 5
     assert _value(text, "flightlog_action_latency_seconds_sum") == 2 + 4 + 5 + 6 + 7
     assert _value(text, "flightlog_ledger_entries") == 6
+    deadline = time.monotonic() + 10  # the collector indexes what it stored right after the commit
+    while _value(text, "flightlog_search_index_lag") > 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        text = httpx.get(server.url + "/metrics").text
+    assert _value(text, "flightlog_search_index_lag") == 0
 
 
 def test_alert_rules_use_only_exported_metrics(serve: Callable[..., Server]) -> None:

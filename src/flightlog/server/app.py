@@ -441,6 +441,7 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
         if (denied := c.authorize(request, "read")) is not None:
             return denied
         c.metrics.ledger_entries.set(c.ledger.size)
+        c.metrics.index_lag.set(max(0, c.ledger.size - c.index.indexed))
         latest = c.ledger.store.latest_checkpoint()
         c.metrics.checkpoint_size.set(latest.size if latest else 0)
         return Response(c.metrics.render(), media_type="text/plain; version=0.0.4")

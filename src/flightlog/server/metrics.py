@@ -78,6 +78,11 @@ class CollectorMetrics:
         )
         self.queue_depth = Gauge("flightlog_queue_depth", "Events accepted but not yet committed", registry=r)
         self.ledger_entries = Gauge("flightlog_ledger_entries", "Entries in the ledger", registry=r)
+        self.index_lag = Gauge(
+            "flightlog_search_index_lag",
+            "Ledger entries not yet in the full-text search index (searches may miss them)",
+            registry=r,
+        )
         self.checkpoint_size = Gauge("flightlog_checkpoint_size", "Size of the latest signed checkpoint", registry=r)
         self._prompts: OrderedDict[str, float] = OrderedDict()
 
