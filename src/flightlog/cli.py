@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 
@@ -284,18 +284,26 @@ def traces(ctx: click.Context, limit: int) -> None:
         click.echo(f"{trace_id}  {count:>5} events  {first[:19]} → {last[11:19]}  {agents}")
 
 
+_SAY_INDEXING: Final = 10_000  # entries behind the search index before `search` reports progress
+
+
 @cli.command()
 @click.argument("words", nargs=-1, required=True)
 @click.option("--limit", default=20, show_default=True, help="How many events, newest first.")
 @click.pass_context
 def search(ctx: click.Context, words: tuple[str, ...], limit: int) -> None:
     """Find events containing every one of WORDS (full text over redacted events)."""
-    from flightlog.index import SearchIndex
+    from flightlog.index import CATCH_UP_STEP, SearchIndex
 
     ledger = open_ledger(ctx)
     index = SearchIndex(ledger.store.path)
     try:
-        index.catch_up()
+        behind = ledger.size - index.indexed
+        if behind > _SAY_INDEXING:  # e.g. a deleted index.db over a large ledger: say why it waits
+            click.echo(f"indexing {behind:,} entries for search first…", err=True)
+        while index.catch_up(CATCH_UP_STEP, CATCH_UP_STEP):
+            if behind > _SAY_INDEXING:
+                click.echo(f"  {index.indexed:,} / {ledger.size:,}", err=True)
         hits = index.search(" ".join(words), limit)
     finally:
         index.close()

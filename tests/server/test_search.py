@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -58,3 +59,15 @@ def test_search_reports_coverage_while_a_deleted_index_is_rebuilt(serve: Callabl
     done = httpx.get(server.url + "/api/v1/search", params={"q": "number4499"}).json()
     assert done["indexed"] == done["entries"] == 4500
     assert [h["index"] for h in done["hits"]] == [4499]
+
+
+def test_cli_search_says_it_is_indexing_a_large_backlog(home: Path, flightlog: Any) -> None:
+    with Ledger.open(home) as ledger:
+        events = [make_event(i, type="prompt", payload={"text": f"entry number{i}"}) for i in range(10_500)]
+        assert len(Pipeline(ledger).ingest(events)) == 10_500
+    out = flightlog("search", "number10499", check=True)
+    assert "indexing 10,500 entries for search first" in out.stderr
+    assert "10,500 / 10,500" in out.stderr
+    assert out.stdout.startswith("#10499 ")
+    again = flightlog("search", "number7", check=True)  # caught up: nothing to say
+    assert again.stderr == "" and again.stdout.startswith("#7 ")
