@@ -88,3 +88,27 @@ def test_files_are_private(home: Path, flightlog: CliRunner) -> None:
     for path in home.rglob("*"):
         mode = path.stat().st_mode & 0o777
         assert mode & 0o077 == 0, f"{path.relative_to(home)} has mode {mode:o}"
+
+
+def test_folders_made_by_the_hook_and_the_cli_are_private(home: Path, flightlog: CliRunner, tmp_path: Path) -> None:
+    # The first thing to touch a fresh data directory may be a hook call: every folder it makes
+    # on the way (not only the last one) must be 0700, the files 0600.
+    project = tmp_path / "project"
+    project.mkdir()
+    for name, tool in (("PreToolUse", "Read"), ("PreToolUse", "Edit"), ("PostToolUse", "Edit")):
+        call = {
+            "session_id": "sess-1",
+            "hook_event_name": name,
+            "tool_name": tool,
+            "tool_use_id": "toolu_1" if tool == "Edit" else "toolu_0",
+            "tool_input": {"file_path": str(project / "a.py"), "old_string": "", "new_string": "x = 1\n"},
+            "cwd": str(project),
+        }
+        flightlog("hook", "claude-code", input=json.dumps(call), check=True)
+    flightlog("tokens", "create", "--role", "read", check=True)
+    assert home.stat().st_mode & 0o777 == 0o700
+    folders = [p for p in home.rglob("*") if p.is_dir()]
+    assert any(p.name == "sess-1" for p in folders)  # the hook kept session state
+    for path in [*folders, *(p for p in home.rglob("*") if p.is_file())]:
+        mode = path.stat().st_mode & 0o777
+        assert mode & 0o077 == 0, f"{path.relative_to(home)} has mode {mode:o}"

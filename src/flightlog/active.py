@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Any, Final
 
-from flightlog.home import write_private_file
+from flightlog.home import private_dir, write_private_file
 
 __all__ = ["clear_active", "current_trace", "format_traceparent", "parse_traceparent", "write_active"]
 
@@ -52,7 +52,7 @@ def write_active(home: Path, root: Path, info: dict[str, Any]) -> None:
     """Mark `info` (trace_id, span_id, agent_id, model, session_id) as the active trace of the
     workspace at `root` (atomic replace, 0600)."""
     path = _marker(home, root)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(path.parent)
     # rewritten on every tool call and meaningless after a crash: atomic, not fsynced
     write_private_file(path, json.dumps({**info, "root": os.path.realpath(root)}).encode(), durable=False)
 

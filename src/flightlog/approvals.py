@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from flightlog.errors import ConfigError
-from flightlog.home import write_private_file
+from flightlog.home import private_dir, write_private_file
 
 __all__ = [
     "APPROVAL_FIELDS",
@@ -98,7 +98,7 @@ class Approver:
 
 def _dir(home: Path, *parts: str) -> Path:
     path = home.joinpath(*parts)
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(path)
     return path
 
 

@@ -39,6 +39,7 @@ from flightlog.gitlink_text import (
     trace_of,
     trailer_value,
 )
+from flightlog.home import private_dir
 
 __all__ = ["post_commit", "prepare_commit_msg", "run_git_hook"]
 
@@ -163,7 +164,7 @@ def _log_failure(home: Path, name: str, exc: Exception) -> Path:
     """Append one line about a failed hook run to logs/git-hook.log (never the message text)."""
     path = home / "logs" / LOG_NAME
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(path.parent)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         detail = str(getattr(exc, "message", exc)).replace("\n", " ")[:500]
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -29,6 +30,24 @@ def ensure_home(home: Path) -> Path:
     if mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise ConfigError(f"data directory {home} is writable by others; chmod 700 it")
     return home
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` and every missing folder above it with mode 0700, and return it.
+    `Path.mkdir(mode=0o700, parents=True)` gives the folders above the default mode (0755
+    under the usual umask), which left the data directory itself 0755 when a hook call was the
+    first thing to write in it."""
+    if path.is_dir():
+        return path
+    missing: list[Path] = []
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made meanwhile by a parallel hook call
+            folder.mkdir(mode=0o700)
+    return path
 
 
 def write_private_file(path: Path, data: bytes, durable: bool = True) -> None:

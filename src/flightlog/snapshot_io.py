@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
+from flightlog.home import private_dir
 from flightlog.ledger.blobs import BlobStore
 
 __all__ = ["RACY_NS", "BlobBatch", "PrivateIndex", "StatCache", "WorkspaceReader"]
@@ -133,7 +134,7 @@ class BlobBatch:
             return False
         tmp = final.with_name(f".{final.name}.{os.getpid()}.snap.tmp")
         try:
-            final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dir(final.parent)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)

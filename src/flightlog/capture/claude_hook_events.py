@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from flightlog.capture import claude_shape as shape
 from flightlog.capture.workspace import ContentCache, changes, file_diff, list_files, scan
-from flightlog.home import write_private_file
+from flightlog.home import private_dir, write_private_file
 from flightlog.ids import derive_id
 from flightlog.ledger.blobs import blob_digest
 
@@ -67,13 +67,13 @@ class HookSession:
         return value if isinstance(value, dict) else {}
 
     def save(self, name: str, value: dict[str, Any]) -> None:
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self.folder)
         # Session state, not the record: a crash may lose it, so no fsync on every tool call.
         write_private_file(self.path(name), json.dumps(value).encode(), durable=False)
 
     def update(self, name: str, change: Any) -> dict[str, Any]:
         """Read-modify-write `name` under the session lock (hooks of one session run in parallel)."""
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self.folder)
         fd = os.open(self.path(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -210,7 +210,7 @@ def log_failure(home: Path, where: str, exc: BaseException) -> None:
     """One line per failure: when, which hook, the error's type and first line (no hook input)."""
     try:
         logs = home / "logs"
-        logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(logs)
         message = str(exc).splitlines()[0][:300] if str(exc) else ""
         fd = os.open(logs / "hook.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as f:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
-from flightlog.home import write_private_file
+from flightlog.home import private_dir, write_private_file
 from flightlog.ledger.blobs import blob_digest
 
 __all__ = [
@@ -150,7 +150,7 @@ class ContentCache:
     def refresh(self, root: Path, stats: dict[str, Stat], budget: int = 64 * 1024 * 1024) -> None:
         """Read every file whose stat differs from the one remembered, within `budget` bytes,
         and save the index."""
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self.folder)
         changed = False
         for name, (size, mtime) in stats.items():
             known = self.index.get(name)
@@ -182,7 +182,7 @@ class ContentCache:
     def keep(self, data: bytes) -> str:
         """Store `data` (whatever its size) and return its digest."""
         sha = blob_digest(data)
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self.folder)
         self._store(sha, data)
         return sha
 

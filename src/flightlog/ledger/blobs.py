@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Final
 
 from flightlog.errors import BlobError
-from flightlog.home import write_private_file
+from flightlog.home import private_dir, write_private_file
 
 __all__ = ["BlobStore", "blob_digest"]
 
@@ -39,7 +39,7 @@ class BlobStore:
         path = self.path(digest)
         if not path.exists():
             try:
-                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                private_dir(path.parent)
                 write_private_file(path, data)
             except OSError as exc:
                 raise BlobError(f"cannot store blob {digest}: {exc.strerror}") from None

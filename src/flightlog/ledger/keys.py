@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from flightlog.errors import KeyError_
-from flightlog.home import write_private_file
+from flightlog.home import private_dir, write_private_file
 from flightlog.ledger.checkpoint import format_verifier_key
 
 __all__ = ["KeyInfo", "KeyRing"]
@@ -87,7 +87,7 @@ class KeyRing:
         return self.keys()[-1]
 
     def _create(self, previous: list[KeyInfo] | None = None) -> Ed25519PrivateKey:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self.directory)
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(
             serialization.Encoding.PEM,

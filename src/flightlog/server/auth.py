@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from flightlog.errors import ConfigError
-from flightlog.home import write_private_file
+from flightlog.home import private_dir, write_private_file
 
 __all__ = ["ROLES", "Token", "TokenStore", "role_allows"]
 
@@ -94,5 +94,5 @@ class TokenStore:
         return found
 
     def _write(self, tokens: list[Token]) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         write_private_file(self.path, json.dumps([asdict(t) for t in tokens], indent=1).encode())
