@@ -293,7 +293,7 @@ _SAY_INDEXING: Final = 10_000  # entries behind the search index before `search`
 @click.pass_context
 def search(ctx: click.Context, words: tuple[str, ...], limit: int) -> None:
     """Find events containing every one of WORDS (full text over redacted events)."""
-    from flightlog.index import CATCH_UP_STEP, SearchIndex
+    from flightlog.index import SearchIndex
 
     ledger = open_ledger(ctx)
     index = SearchIndex(ledger.store.path)
@@ -301,7 +301,7 @@ def search(ctx: click.Context, words: tuple[str, ...], limit: int) -> None:
         behind = ledger.size - index.indexed
         if behind > _SAY_INDEXING:  # e.g. a deleted index.db over a large ledger: say why it waits
             click.echo(f"indexing {behind:,} entries for search first…", err=True)
-        while index.catch_up(CATCH_UP_STEP, CATCH_UP_STEP):
+        while index.catch_up_step():
             if behind > _SAY_INDEXING:
                 click.echo(f"  {index.indexed:,} / {ledger.size:,}", err=True)
         hits = index.search(" ".join(words), limit)

@@ -142,6 +142,11 @@ class SearchIndex:
                     raise
             return added
 
+    def catch_up_step(self) -> int:
+        """Index at most one step (CATCH_UP_STEP entries) of the backlog; return how many were
+        added. Callers that must answer soon take steps, so none waits behind a whole backlog."""
+        return self.catch_up(CATCH_UP_STEP, CATCH_UP_STEP)
+
     def search(self, text: str, limit: int = 50) -> list[SearchHit]:
         """Return the newest events containing every word of `text`."""
         query = _fts_query(text)

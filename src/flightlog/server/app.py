@@ -37,7 +37,7 @@ from starlette.routing import Route
 
 from flightlog.capture import otlp
 from flightlog.errors import FlightlogError, ValidationError
-from flightlog.index import CATCH_UP_STEP, SearchIndex
+from flightlog.index import SearchIndex
 from flightlog.ledger.log import Ledger, PendingEntry
 from flightlog.ledger.store import query_traces
 from flightlog.pipeline import Pipeline, Preparer, Rejected
@@ -273,7 +273,7 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
                 c.index_due.clear()
                 # A step at a time, so that a search (which indexes one step itself) never
                 # waits behind a whole backlog, such as a deleted index.db being rebuilt.
-                while await run_in_threadpool(c.index.catch_up, CATCH_UP_STEP, CATCH_UP_STEP):
+                while await run_in_threadpool(c.index.catch_up_step):
                     pass
 
         try:
@@ -430,7 +430,7 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
             limit = min(max(int(request.query_params.get("limit", "50")), 1), 500)
         except ValueError:
             return _error(400, "limit must be an integer")
-        await run_in_threadpool(c.index.catch_up, CATCH_UP_STEP, CATCH_UP_STEP)
+        await run_in_threadpool(c.index.catch_up_step)
         hits = await run_in_threadpool(c.index.search, q, limit)
         # `indexed` < `entries`: the index is still catching up and newer matches may be missing.
         coverage = {"indexed": c.index.indexed, "entries": c.ledger.size}

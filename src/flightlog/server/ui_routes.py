@@ -20,7 +20,6 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from flightlog.errors import FlightlogError
-from flightlog.index import CATCH_UP_STEP
 from flightlog.ledger.store import query_traces
 from flightlog.render import tree_order
 from flightlog.rollback import rollback_files
@@ -87,7 +86,7 @@ def _matches(ev: dict[str, Any], f: dict[str, str]) -> bool:
 def _search(c: Collector, f: dict[str, str]) -> list[SearchGroup]:
     """Return the traces with an event that holds every word (of `q` and `repo`) and passes
     every filter, grouped by trace, newest match first."""
-    c.index.catch_up(CATCH_UP_STEP, CATCH_UP_STEP)
+    c.index.catch_up_step()
     words = " ".join(x for x in (f["q"], f["repo"]) if x)
     groups: dict[str, SearchGroup] = {}
     for hit in c.index.search(words, SEARCH_HITS):
