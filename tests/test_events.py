@@ -39,6 +39,7 @@ def test_schema_names_every_design_type_and_field() -> None:
         "ci",
         "rollback",
         "replay",
+        "span",
         "error",
     }
     assert set(schema["properties"]) == {

@@ -30,6 +30,8 @@ def event_summary(event: dict[str, Any]) -> str:
     if kind == "git_op":
         commit = p.get("commit") or ""
         return f"{p.get('op')} {p.get('ref') or ''} {commit[:12]}".strip()
+    if kind == "span":
+        return _short(p.get("name", "")) + (f" → {_short(p['error'], 40)}" if p.get("error") else "")
     if kind == "model_call":
         model = event.get("model") or {}
         return str(model.get("name") or "")

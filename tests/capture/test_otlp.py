@@ -637,13 +637,15 @@ def test_generic_spans() -> None:
         span(4, ""),
     )
     one, two, three, four = check(traces_to_events(request.SerializeToString(), PB))
-    assert (one["type"], one["payload"]["tool_name"], one["status"]) == ("tool_call", "GET /api", "ok")
+    assert (one["type"], one["payload"]["name"], one["status"]) == ("span", "GET /api", "ok")
+    assert "error" not in one["payload"]
     assert one["payload"]["raw"]["span_kind"] == "client"
     assert one["payload"]["raw"]["attributes"] == {"http.request.method": "GET"}
     assert two["type"] == "ci"
     assert two["payload"]["raw"]["attributes"]["cicd.pipeline.run.id"] == "77"
-    assert (three["type"], three["status"], three["payload"]["message"]) == ("error", "error", "timeout")
-    assert four["payload"]["tool_name"] == "unnamed span"
+    assert (three["type"], three["status"], three["payload"]["error"]) == ("span", "error", "timeout")
+    assert three["payload"]["name"] == "db query"
+    assert four["payload"]["name"] == "unnamed span"
     assert all(e["agent_id"] == "svc" for e in (one, two, three, four))
 
 

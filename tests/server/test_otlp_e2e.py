@@ -42,6 +42,9 @@ def _agent_run(provider: TracerProvider) -> str:
             tool.set_attribute("gen_ai.tool.call.id", "toolu_1")
             tool.set_attribute("gen_ai.tool.call.arguments", json.dumps({"command": "pytest -q"}))
             tool.set_status(Status(StatusCode.ERROR, "exit 1"))
+        with tracer.start_as_current_span("GET /repos/acme/app/pulls") as http:
+            http.set_attribute("http.request.method", "GET")
+            http.set_attribute("http.response.status_code", 200)
         return f"{root.get_span_context().trace_id:032x}"
 
 
@@ -61,7 +64,7 @@ def test_sdk_spans_become_one_trace(serve: Callable[..., Server], home: Path) ->
     provider = _provider(server.url)
     trace_id = _agent_run(provider)
     provider.shutdown()
-    assert sorted(_types(server, trace_id)) == ["model_call", "prompt", "tool_call"]
+    assert sorted(_types(server, trace_id)) == ["model_call", "prompt", "span", "tool_call"]
     trace = httpx.get(f"{server.url}/api/v1/traces/{trace_id}").json()["events"]
     assert trace[0]["depth"] == 0 and trace[0]["event"]["type"] == "prompt"
     assert {e["depth"] for e in trace[1:]} == {1}
@@ -69,11 +72,14 @@ def test_sdk_spans_become_one_trace(serve: Callable[..., Server], home: Path) ->
     assert tool["payload"]["tool_name"] == "Bash" and tool["status"] == "error"
     model = next(e["event"] for e in trace if e["event"]["type"] == "model_call")
     assert model["model"]["name"] == "claude-sonnet-4-5"
+    http = next(e["event"] for e in trace if e["event"]["type"] == "span")
+    assert http["payload"]["name"] == "GET /repos/acme/app/pulls" and http["status"] == "ok"
+    assert http["payload"]["raw"]["attributes"]["http.response.status_code"] == 200
 
     server.stop()
     cli = [sys.executable, "-m", "flightlog", "--home", str(home)]
     show = subprocess.run([*cli, "show", trace_id], capture_output=True, text=True, check=True).stdout
-    assert "prompt" in show and "Bash" in show
+    assert "prompt" in show and "Bash" in show and "span" in show and "GET /repos/acme/app/pulls" in show
     assert subprocess.run([*cli, "verify"], capture_output=True, text=True).returncode == 0
 
 

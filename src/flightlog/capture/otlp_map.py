@@ -17,10 +17,10 @@ beta span name, else by the generic rule:
   tool_call_id, input (`gen_ai.tool.call.arguments`, parsed when it is a JSON object or array),
   output (`gen_ai.tool.call.result`, likewise), error (the status message of a failed span).
 - policy_evaluation: `claude_code.tool.blocked_on_user` (decision, source; "reject" → denied).
-- generic (any other span): type "ci" when it has a `cicd.*` attribute, else "error" when its
-  status is ERROR, else "tool_call" with tool_name = the span name. The schema has no neutral
-  type for "some operation happened", and a tool call is the closest: an action the agent's
-  process performed.
+- generic (any other span): type "ci" when it has a `cicd.*` attribute, else "span" with
+  payload.name = the span name, and payload.error = the status message of a failed span (status
+  "error"). An HTTP call or a database query is not a tool call; typing it as one would skew the
+  tool failure rate.
 
 Log records (Claude Code events, named by the `event_name` field, the `event.name` attribute or
 the body, with or without the `claude_code.` prefix): `user_prompt` → prompt, `api_request` →
@@ -190,10 +190,10 @@ def span_to_event(span: Span, scope: Scope) -> Event:
             event["status"] = "denied"
     elif any(key.startswith("cicd.") for key in attrs):
         kind, payload = "ci", {"name": span.name}
-    elif failed:
-        kind, payload = "error", {"message": span.status.message or span.name}
     else:
-        kind, payload = "tool_call", {"tool_name": span.name or "unnamed span"}
+        kind, payload = "span", {"name": span.name or "unnamed span"}
+        if failed:
+            payload["error"] = span.status.message or "failed"
     event["type"] = kind
     payload["raw"] = _span_raw(span, attrs, scope)
     event["payload"] = payload
