@@ -31,6 +31,11 @@ CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(body, tokenize = 'unico
 CREATE TABLE IF NOT EXISTS fts_state (id INTEGER PRIMARY KEY CHECK (id = 0), indexed INTEGER NOT NULL);
 INSERT OR IGNORE INTO fts_state VALUES (0, 0);
 """
+# FTS5 merges b-tree segments once 4 of a size exist (its default), so each term list is
+# rewritten about log4(n) times. At 16 (the most it allows) ingest spends 3 to 6 µs less per
+# event (13.0 -> 9.2 µs at 60,000 events, 16.9 -> 11.2 at 200,000; bench/results/ingest.json)
+# and searches in the same 200,000 events took as long (99 vs 101 ms).
+_AUTOMERGE: Final = 16
 CATCH_UP_STEP: Final = 2000  # entries indexed per lock hold by the collector: a search waits at most that
 _MAX_OFFERED: Final = 20_000  # texts held for catch_up (~15 MB); past it they are read from the ledger
 _TEXT_FIELDS: Final = ("type", "agent_id", "session_id", "model", "payload", "user_context")
@@ -72,6 +77,7 @@ class SearchIndex:
         # Derived data: a commit lost to a power cut is indexed again, so no fsync per commit.
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
+        self._conn.execute("INSERT INTO events_fts(events_fts, rank) VALUES ('automerge', ?)", (_AUTOMERGE,))
         uri = f"file:{urllib.parse.quote(str(ledger_db))}?mode=ro"
         self._ledger = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self._ledger.execute("PRAGMA busy_timeout=10000")
