@@ -405,9 +405,14 @@ def serve(
     """
     import uvicorn  # the server stack is loaded only for this command
 
+    from flightlog.ledger.log import Ledger
     from flightlog.server.app import ServerSettings, create_app
 
     home = resolve_home(serve_home or ctx.obj["home"])
+    try:  # refuse a ledger in use with its one-line reason, before the server stack starts
+        Ledger(home).close()
+    except FlightlogError as exc:
+        raise click.ClickException(str(exc)) from None
     settings = ServerSettings(
         max_body_bytes=max_body_bytes,
         max_event_bytes=max_event_bytes,
@@ -421,8 +426,11 @@ def serve(
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
             if self.started:
+                # The bound address, not the asked one: --port 0 lets the system choose.
+                bound = self.servers[0].sockets[0].getsockname() if self.servers else (host, port)
+                where = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
                 click.echo(
-                    f"flightlog listening on http://{host}:{port} (web UI /, OTLP /v1/traces /v1/logs, "
+                    f"flightlog listening on http://{where}:{bound[1]} (web UI /, OTLP /v1/traces /v1/logs, "
                     "API /api/v1, Claude Code hooks /hooks/claude-code)"
                 )
                 click.echo(f"data in {home}")

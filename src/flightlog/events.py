@@ -9,6 +9,7 @@ pays) so there is no second, hand-written copy of the rules to drift.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -24,6 +25,7 @@ from flightlog.ids import new_event_id
 __all__ = [
     "EVENT_TYPES",
     "SCHEMA_ID",
+    "STATUSES",
     "canonical_bytes",
     "event_schema",
     "fill_defaults",
@@ -44,6 +46,7 @@ def event_schema() -> dict[str, Any]:
 
 
 EVENT_TYPES: Final[tuple[str, ...]] = tuple(event_schema()["properties"]["type"]["enum"])
+STATUSES: Final[tuple[str, ...]] = tuple(event_schema()["properties"]["status"]["enum"])
 
 
 _validator = jsonschema_rs.validator_for(event_schema())
@@ -130,6 +133,30 @@ def normalize_timestamp(value: str) -> str:
     except ValueError as exc:
         raise ValidationError("$.timestamp", f"not a valid date-time ({exc})") from None
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_OFFSET: Final = re.compile(r"(?:[zZ]|[+-]\d{2}:\d{2})$")
+
+
+def time_bound(text: str) -> str:
+    """Return a query's time bound in the stored form (UTC, microseconds, Z), so that it
+    compares with stored timestamps as text. An offset is converted; a date-time without one
+    (a space may stand for the T) is taken as UTC, and a bare date as its midnight UTC. Raise
+    ValueError saying what is accepted."""
+    value = text.strip().replace(" ", "T", 1)
+    if len(value) == 10:
+        value += "T00:00:00"
+    if len(value) >= 16 and not _OFFSET.search(value[16:]):
+        value += "Z"
+    try:
+        if len(value) < 17 or value[10] not in "Tt":
+            raise ValidationError("$", "no date-time")
+        return normalize_timestamp(value)
+    except ValidationError:
+        raise ValueError(
+            f"{text.strip()[:60]!r} is not a time; use RFC 3339 such as 2026-11-24T17:00:00Z or "
+            "2026-11-24T18:00:00+01:00 (a date, or a time without an offset, is taken as UTC)"
+        ) from None
 
 
 def fill_defaults(event: Event, source_kind: str = "api") -> Event:

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 
-__all__ = ["derive_id", "new_event_id", "stable_event_id"]
+__all__ = ["derive_id", "new_event_id", "stable_event_id", "unix_ms"]
 
 _id_lock = threading.Lock()
 _last_ms = 0
@@ -74,3 +74,14 @@ def stable_event_id(seed: str, unix_ms: int) -> str:
     same id."""
     bits = int.from_bytes(hashlib.sha256(seed.encode("utf-8", "surrogatepass")).digest()[:10], "big")
     return _uuid7(max(0, min(unix_ms, (1 << 48) - 1)), bits >> 62, bits)
+
+
+def unix_ms(timestamp: str) -> int:
+    """Return an RFC 3339 timestamp as Unix milliseconds, 0 when it is not one (for
+    `stable_event_id`, which clamps the time it is given)."""
+    from datetime import datetime  # here, not at the top: a millisecond on the hook's path
+
+    try:
+        return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00").replace("z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return 0

@@ -59,7 +59,8 @@ def event_text(event: dict[str, Any]) -> str:
 
 def _fts_query(text: str) -> str:
     """Turn user input into an FTS5 query: every word must occur (quoted, so no syntax errors)."""
-    words = [w.replace('"', '""') for w in text.split()]
+    # NUL ends an FTS5 query string early (a syntax error); the tokenizer splits words there anyway.
+    words = [w.replace('"', '""') for w in text.replace("\x00", " ").split()]
     return " ".join(f'"{w}"' for w in words)
 
 

@@ -137,3 +137,71 @@ def test_tokens_and_roles(serve: Callable[..., Server], home: Path) -> None:
     assert httpx.get(url + "/api/v1/traces", headers=as_read).status_code == 200
     stored = json.loads((home / "tokens.json").read_text())
     assert ingest not in json.dumps(stored) and (home / "tokens.json").stat().st_mode & 0o077 == 0
+
+
+def test_hostile_bodies_and_queries_get_4xx_not_500(serve: Callable[..., Server]) -> None:
+    server = serve()
+    url = server.url + "/api/v1/events"
+    deep = b"[" * 100_000 + b"]" * 100_000
+    for ctype in ("application/json", "application/x-ndjson"):
+        r = httpx.post(url, content=deep, headers={"content-type": ctype})
+        assert r.status_code == 400 and r.json()["details"][0]["reason"].endswith("nested too deeply"), r.text
+    r = httpx.post(server.url + "/hooks/claude-code", content=deep, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "nested too deeply" in r.json()["error"]
+
+    # Deep enough to pass the JSON parser, too deep to store: refused by name, not a crash.
+    nested = json.dumps([make_event(1, payload={"tool_name": "Bash", "input": "HERE"})])
+    nested = nested.replace('"HERE"', "[" * 300 + '"x"' + "]" * 300)
+    r = httpx.post(url, content=nested, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "nested deeper than" in r.json()["details"][0]["reason"]
+
+    r = httpx.post(url, content=b'[{"a":1},]', headers={"content-type": "application/json"})
+    assert r.json()["details"][0]["reason"] == "invalid JSON: Expecting value at line 1 column 10"
+
+    assert _count(server) == 0
+    assert httpx.post(url, json=[make_event(0)]).status_code == 200
+    assert httpx.get(server.url + "/api/v1/search", params={"q": "ps\x00ql"}).status_code == 200
+    big = httpx.get(server.url + "/api/v1/traces", params={"cursor": "9" * 30})
+    assert big.status_code == 200 and len(big.json()["traces"]) == 1
+    for bad in ({"since": "garbage"}, {"until": "1795021200"}, {"type": "nope"}, {"status": "fine"}):
+        r = httpx.get(server.url + "/api/v1/traces", params=bad)
+        assert r.status_code == 400, (bad, r.text)
+        assert next(iter(bad)) in r.json()["error"]
+    assert _count(server) == 1
+
+
+def test_event_size_limit_counts_utf8_bytes(serve: Callable[..., Server]) -> None:
+    server = serve("--max-event-bytes", "300")
+    url = server.url + "/api/v1/events"
+    small = make_event(0, payload={"text": "日" * 30})
+    small.pop("session_id")
+    assert len(json.dumps(small, ensure_ascii=False, separators=(",", ":")).encode()) < 300
+    assert httpx.post(url, json=[small]).status_code == 200
+    r = httpx.post(url, json=[make_event(0, payload={"text": "日" * 100})])
+    assert r.status_code == 413 and r.json()["details"][0]["reason"] == "event is over 300 bytes"
+    assert _count(server) == 1
+
+
+def test_time_filters_compare_instants(serve: Callable[..., Server]) -> None:
+    server = serve()
+    # One trace whose only event is at 17:00:05.250 UTC.
+    r = httpx.post(server.url + "/api/v1/events", json=[make_event(5, parent_span_id=None, agent_id="a,b")])
+    assert r.status_code == 200
+    assert httpx.get(server.url + "/api/v1/traces/" + TRACE).json()["events"][0]["event"]["timestamp"] == (
+        "2026-11-24T17:00:05.005000Z"
+    )
+
+    def found(**params: str) -> bool:
+        r = httpx.get(server.url + "/api/v1/traces", params=params)
+        assert r.status_code == 200, r.text
+        return bool(r.json()["traces"])
+
+    assert found(since="2026-11-24T17:00:05Z")
+    assert found(since="2026-11-24T18:00:05+01:00")  # the same instant
+    assert not found(since="2026-11-24T17:00:05.006Z")
+    assert not found(until="2026-11-24T17:00:05Z")  # until is exclusive
+    assert found(until="2026-11-24T17:00:05.006Z")
+    assert found(since="2026-11-24", until="2026-11-25")
+    assert found(since="2026-11-24 17:00")  # no offset: UTC
+    assert not found(since="2026-11-24T18:00:00+00:00")
+    assert httpx.get(server.url + "/api/v1/traces").json()["traces"][0]["agents"] == ["a,b"]

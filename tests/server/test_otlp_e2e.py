@@ -170,6 +170,19 @@ def test_otlp_json_and_gzip_and_claude_code_logs(serve: Callable[..., Server]) -
     assert len(found) == 1
     assert sorted(_types(server, found[0]["trace_id"])) == ["prompt", "tool_call"]
 
+    # An exporter retries a batch whose answer it did not see: nothing is stored twice.
+    entries = httpx.get(server.url + "/healthz").json()["entries"]
+    assert httpx.post(server.url + "/v1/logs", json=logs).status_code == 200
+    r = httpx.post(
+        server.url + "/v1/traces",
+        content=gzip.compress(json.dumps(spans).encode()),
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )
+    assert r.status_code == 200 and r.json() == {}
+    assert httpx.get(server.url + "/healthz").json()["entries"] == entries
+    assert _types(server, t) == ["tool_call"]
+    assert sorted(_types(server, found[0]["trace_id"])) == ["prompt", "tool_call"]
+
 
 def test_bad_otlp_input(serve: Callable[..., Server]) -> None:
     server = serve()

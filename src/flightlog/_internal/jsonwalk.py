@@ -8,7 +8,10 @@ from typing import Any, Final
 
 from flightlog.errors import ValidationError
 
-MAX_DEPTH: Final = 10_000
+# An event nested deeper is refused. Agent events nest a few levels; the bound keeps every
+# later recursive step (canonical JSON, reading the event back for a page) far from Python's
+# recursion limit, which a 985-level event reached inside the server's stack.
+MAX_DEPTH: Final = 200
 _CONTAINERS: Final = (dict, list, tuple)
 
 

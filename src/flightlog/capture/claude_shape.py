@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 
-from flightlog.ids import derive_id, stable_event_id
+from flightlog.ids import derive_id, stable_event_id, unix_ms
 
 __all__ = [
     "AGENT_ID",
@@ -72,7 +72,7 @@ def file_span_id(tool_span: str, path: str) -> str:
 def event_id(span_id: str, kind: str, timestamp: str) -> str:
     """The event id of the `kind` event (its type, or e.g. "policy") of a span; `timestamp` is
     RFC 3339 and only sets the id's time bits."""
-    return stable_event_id(f"flightlog-claude-event:{span_id}:{kind}", _unix_ms(timestamp))
+    return stable_event_id(f"flightlog-claude-event:{span_id}:{kind}", unix_ms(timestamp))
 
 
 def iso_ms(unix_ns: int) -> str:
@@ -80,12 +80,3 @@ def iso_ms(unix_ns: int) -> str:
     a millisecond to import on the hook's path)."""
     seconds, rest = divmod(unix_ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}Z"
-
-
-def _unix_ms(timestamp: str) -> int:
-    from datetime import datetime
-
-    try:
-        return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00").replace("z", "+00:00")).timestamp() * 1000)
-    except ValueError:
-        return 0

@@ -207,8 +207,7 @@ def _decode(body: bytes, content_type: str, message: _M, paths: _IdPaths) -> _M:
     try:
         json_format.ParseDict(document, message, ignore_unknown_fields=True)
     except (json_format.ParseError, RecursionError) as exc:
-        # ParseError names the field path; cut it short, it may quote (part of) a value.
-        reason = str(exc)[:200] if isinstance(exc, json_format.ParseError) else "nested too deeply"
+        reason = _parse_error_reason(str(exc)) if isinstance(exc, json_format.ParseError) else "nested too deeply"
         raise OtlpDecodeError("$", f"not a valid {name} in OTLP/JSON: {reason}") from None
     return message
 
@@ -287,3 +286,15 @@ def _encode(response: Message, content_type: str) -> bytes:
     if media_type == JSON:
         return json_format.MessageToJson(response, indent=None).encode("utf-8")
     raise OtlpDecodeError("$", "content type must be application/x-protobuf or application/json")
+
+
+def _parse_error_reason(message: str) -> str:
+    """The cause of a json_format.ParseError after its field path: the path comes as one
+    "Failed to parse X field: " per level, so a deep one used to fill the 200 characters kept
+    before the cause. Kept short, as it may quote (part of) a value."""
+    fields = _PARSE_PREFIX.findall(message)
+    cause = _PARSE_PREFIX.sub("", message).rstrip(".")
+    return (f"{'.'.join(fields)}: " if fields else "") + cause[:160]
+
+
+_PARSE_PREFIX: Final = re.compile(r"Failed to parse (\w+) field: ")

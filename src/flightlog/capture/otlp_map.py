@@ -39,6 +39,10 @@ Claude Code events) gets ids derived deterministically, so a retried export maps
 ids: trace_id = sha256("flightlog-trace:" + session.id + ":" + prompt.id)[:16] (session only
 when there is no prompt.id), span_id = sha256("flightlog-span:" + trace_id + ":" + timestamp +
 ":" + event name + ":" + event.sequence, or "#" + the record's index in the request)[:8].
+
+Event ids are derived too (a UUIDv7 of the span's start or the record's time, its other bits
+from sha256 of the trace and span ids), so an exporter that retries after a timeout, when the
+first attempt was in fact stored, stores nothing twice.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from flightlog.errors import ValidationError
-from flightlog.ids import derive_id
+from flightlog.ids import derive_id, stable_event_id, unix_ms
 
 __all__ = ["Scope", "any_value", "attributes", "log_to_event", "make_scope", "span_to_event"]
 
@@ -170,7 +174,9 @@ def span_to_event(span: Span, scope: Scope) -> Event:
         kind = "tool_call"
     else:
         kind = _CLAUDE_SPANS.get(span.name, "")
-    event = _envelope(attrs, scope, span.trace_id.hex(), span.span_id.hex(), rfc3339(start))
+    trace_id, span_id = span.trace_id.hex(), span.span_id.hex()
+    event = _envelope(attrs, scope, trace_id, span_id, rfc3339(start))
+    event["event_id"] = stable_event_id(f"flightlog-otlp-span:{trace_id}:{span_id}", start // 1_000_000)
     if any(parent):
         event["parent_span_id"] = parent.hex()
     if end >= start:
@@ -236,7 +242,9 @@ def log_to_event(record: LogRecord, scope: Scope, index: int) -> Event | None:
         else:
             seed = f"{session or ''}:{prompt_id}" if prompt_id is not None else session or ""
         trace_id = derive_id(f"flightlog-trace:{seed}", 16)
-    event = _envelope(attrs, scope, trace_id, derive_id(f"flightlog-span:{trace_id}:{item_key}", 8), timestamp)
+    span_id = derive_id(f"flightlog-span:{trace_id}:{item_key}", 8)
+    event = _envelope(attrs, scope, trace_id, span_id, timestamp)
+    event["event_id"] = stable_event_id(f"flightlog-otlp-log:{trace_id}:{span_id}", unix_ms(timestamp))
     if parent is not None:
         event["parent_span_id"] = parent
     event["status"] = "ok"

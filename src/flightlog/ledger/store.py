@@ -7,6 +7,7 @@ copies for queries, never trusted by `verify`.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import threading
@@ -278,7 +279,9 @@ def query_traces(
     having = "HAVING MAX(idx) < ?" if before is not None else ""
     sql = (
         "SELECT trace_id, COUNT(*), MIN(timestamp), MAX(timestamp), MAX(idx),"
-        " GROUP_CONCAT(DISTINCT agent_id), GROUP_CONCAT(DISTINCT session_id),"
+        # JSON arrays, not GROUP_CONCAT: an id may itself hold a comma.
+        " JSON_GROUP_ARRAY(DISTINCT agent_id),"
+        " JSON_GROUP_ARRAY(DISTINCT session_id) FILTER (WHERE session_id IS NOT NULL),"
         " SUM(status = 'error') FROM entries"
         + (f" WHERE trace_id IN (SELECT trace_id FROM entries{where})" if where else "")
         + f" GROUP BY trace_id {having}"
@@ -292,8 +295,8 @@ def query_traces(
             "first": first,
             "last": last,
             "cursor": cursor,
-            "agents": (agents or "").split(","),
-            "sessions": (sessions or "").split(",") if sessions else [],
+            "agents": json.loads(agents),
+            "sessions": json.loads(sessions),
             "errors": errors or 0,
         }
         for t, n, first, last, cursor, agents, sessions, errors in rows

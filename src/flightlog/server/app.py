@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import anyio
+import orjson
 from google.rpc import status_pb2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -46,8 +47,9 @@ from flightlog.redact import Redactor
 from flightlog.render import tree_order
 from flightlog.server.approvals_api import approvals_routes
 from flightlog.server.auth import TokenStore, role_allows
-from flightlog.server.body import BodyError, read_body
+from flightlog.server.body import BodyError, parse_json, read_body
 from flightlog.server.export import OtlpForwarder
+from flightlog.server.filters import MAX_CURSOR, trace_filters
 from flightlog.server.hooks import claude_code_hook
 from flightlog.server.metrics import CollectorMetrics
 from flightlog.server.openapi import openapi_document
@@ -234,21 +236,28 @@ def _start_workers(count: int) -> ProcessPoolExecutor | None:
 
 def _parse_events(body: bytes, content_type: str) -> list[object]:
     """Parse a JSON array or NDJSON body; raise ValidationError naming the line."""
-    text = body.decode("utf-8")
-    stripped = text.lstrip()
-    if content_type == _JSON and stripped.startswith("["):
-        data = json.loads(text)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError("$", f"not UTF-8 (byte {exc.start})") from None
+    if content_type == _JSON and text.lstrip().startswith("["):
+        data = parse_json(text)
         if not isinstance(data, list):
             raise ValidationError("$", "expected a JSON array of events")
         return data
-    out: list[object] = []
-    for n, line in enumerate(text.split("\n")):
-        if line.strip():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValidationError("$", f"line {n + 1}: invalid JSON ({exc.msg})") from None
-    return out
+    return [parse_json(line, f"line {n + 1}: ") for n, line in enumerate(text.split("\n")) if line.strip()]
+
+
+def _json_size(value: object) -> int:
+    """The size of `value` as compact UTF-8 JSON, as a user counts an event's bytes."""
+    try:
+        return len(orjson.dumps(value))
+    except TypeError:  # beyond orjson's 64-bit integers or 254 levels, or a lone surrogate
+        pass
+    try:
+        return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
+    except RecursionError:
+        return 0  # the pipeline refuses it by name: nested too deeply
 
 
 def create_app(home: Path, settings: ServerSettings | None = None, redactor: Redactor | None = None) -> Starlette:
@@ -298,13 +307,12 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
             raws = _parse_events(body, ctype)
         except BodyError as exc:
             return _error(exc.status, exc.message)
-        except (ValidationError, UnicodeDecodeError, ValueError) as exc:
-            reason = exc.reason if isinstance(exc, ValidationError) else "body is not UTF-8 JSON"
-            return _error(400, "request body is not valid JSON", [{"index": None, "field": "$", "reason": reason}])
+        except ValidationError as exc:
+            return _error(400, "request body is not valid JSON", [{"index": None, "field": "$", "reason": exc.reason}])
         too_big = [
             {"index": i, "field": "$", "reason": f"event is over {settings.max_event_bytes} bytes"}
             for i, raw in enumerate(raws)
-            if len(json.dumps(raw)) > settings.max_event_bytes
+            if _json_size(raw) > settings.max_event_bytes
         ]
         if too_big:
             return _error(413, "event(s) too large; nothing stored", too_big)
@@ -381,11 +389,14 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
         q = request.query_params
         try:
             limit = min(max(int(q.get("limit", "50")), 1), 500)
-            before = int(q["cursor"]) if q.get("cursor") else None
+            before = min(int(q["cursor"]), MAX_CURSOR) if q.get("cursor") else None
         except ValueError:
             return _error(400, "limit and cursor must be integers")
-        keys = ("agent", "session", "type", "status", "since", "until", "file_path")
-        rows = await run_in_threadpool(query_traces, c.ledger.store, {k: q.get(k) for k in keys}, limit, before)
+        try:
+            filters = trace_filters(q)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        rows = await run_in_threadpool(query_traces, c.ledger.store, filters, limit, before)
         next_cursor = rows[-1]["cursor"] if len(rows) == limit else None
         return JSONResponse({"traces": rows, "next_cursor": next_cursor})
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 
 from starlette.requests import Request
 
-__all__ = ["BodyError", "read_body"]
+from flightlog.errors import ValidationError
+
+__all__ = ["BodyError", "parse_json", "read_body"]
 
 
 class BodyError(Exception):
@@ -51,3 +54,16 @@ async def read_body(request: Request, limit: int) -> bytes:
     if not inflater.eof:
         raise BodyError(400, "body is truncated gzip")
     return data
+
+
+def parse_json(text: str | bytes, where: str = "") -> object:
+    """Return the JSON value in `text`; raise ValidationError("$", reason) with the position of
+    a syntax error, or saying it is nested too deeply for the parser."""
+    try:
+        return json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise ValidationError("$", f"{where}not UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise ValidationError("$", f"{where}invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise ValidationError("$", f"{where}nested too deeply") from None

@@ -12,7 +12,6 @@ collector is down Claude Code carries on unrecorded (its HTTP hooks fail open).
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING, Final
 
@@ -21,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from flightlog.capture.claude_hook import process
-from flightlog.server.body import BodyError, read_body
+from flightlog.errors import ValidationError
+from flightlog.server.body import BodyError, parse_json, read_body
 
 if TYPE_CHECKING:
     from flightlog.server.app import Collector
@@ -38,11 +38,11 @@ async def claude_code_hook(request: Request, collector: Collector) -> Response:
     if (denied := collector.authorize(request, "ingest")) is not None:
         return denied
     try:
-        data = json.loads(await read_body(request, MAX_HOOK_BYTES))
+        data = parse_json(await read_body(request, MAX_HOOK_BYTES))
     except BodyError as exc:
         return JSONResponse({"error": exc.message}, status_code=exc.status)
-    except (ValueError, UnicodeDecodeError):
-        return JSONResponse({"error": "hook input is not JSON"}, status_code=400)
+    except ValidationError as exc:
+        return JSONResponse({"error": f"hook input is not JSON: {exc.reason}"}, status_code=400)
     if not isinstance(data, dict):
         return JSONResponse({"error": "hook input is not a JSON object"}, status_code=400)
     project_dir = _project_dir(request.headers.get("flightlog-project-dir"))

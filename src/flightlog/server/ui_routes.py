@@ -23,6 +23,7 @@ from flightlog.errors import FlightlogError
 from flightlog.ledger.store import query_traces
 from flightlog.render import tree_order
 from flightlog.rollback import rollback_files
+from flightlog.server.filters import MAX_CURSOR, trace_filters
 from flightlog.server.ui.html import esc, page
 from flightlog.server.ui.list_page import FILTERS, SearchGroup, list_body
 from flightlog.server.ui.trace_page import checkpoint_header, trace_body
@@ -42,17 +43,6 @@ _CSP: Final = (
 )
 _HEADERS: Final = {"Content-Security-Policy": _CSP, "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 _TRACE_ID: Final = re.compile(r"^[0-9a-f]{32}$")
-_LOCAL_TIME: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
-
-
-def _utc(text: str) -> str:
-    """Return a time filter as RFC 3339 UTC: a bare 'YYYY-MM-DDTHH:MM[:SS]' is taken as UTC."""
-    text = text.strip().replace(" ", "T")
-    if _LOCAL_TIME.match(text):
-        if len(text) == 16:
-            text += ":00"
-        return text + ("Z" if "." in text else ".000Z")
-    return text
 
 
 def actor(c: Collector, request: Request) -> str:
@@ -127,10 +117,13 @@ def ui_routes(collector: Callable[[], Collector]) -> list[BaseRoute]:
             return denied
         q = request.query_params
         f = {k: q.get(k, "").strip()[:500] for k in FILTERS}
-        f["since"], f["until"] = _utc(f["since"]), _utc(f["until"])
         cursor_text = q.get("cursor", "")
-        cursor = int(cursor_text) if cursor_text.isdigit() else None
+        cursor = min(int(cursor_text), MAX_CURSOR) if cursor_text.isdigit() else None
         header = checkpoint_header(await run_in_threadpool(_checkpoint, c))
+        try:
+            f.update((k, v or "") for k, v in trace_filters(f).items())
+        except ValueError as exc:
+            return _html(page("Traces", list_body(f, [], None, None, False, str(exc)), header, "list"), 400)
         if f["q"] or f["repo"]:
             groups = await run_in_threadpool(_search, c, f)
             note = f"Traces of the newest {SEARCH_HITS} matching events, every filter applied to the matching event."
