@@ -380,6 +380,15 @@ def show(ctx: click.Context, trace_id: str, as_json: bool) -> None:
     help="Also forward every stored event as an OTLP span to this /v1/traces URL (Jaeger, Tempo, Phoenix…).",
 )
 @click.option(
+    "--export-header",
+    "export_headers",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A header for --export-otlp requests, e.g. 'Authorization=Bearer …' (repeatable; or k1=v1,k2=v2 "
+    "with %-encoded values, as in OTEL_EXPORTER_OTLP_HEADERS). For a secret, prefer $FLIGHTLOG_EXPORT_HEADERS "
+    "in that form: command lines are visible to other users.",
+)
+@click.option(
     "--policy-url",
     default=None,
     metavar="URL",
@@ -396,6 +405,7 @@ def serve(
     max_event_bytes: int,
     anonymous_loopback: bool,
     export_otlp: str | None,
+    export_headers: tuple[str, ...],
     policy_url: str | None,
 ) -> None:
     """Run the collector: OTLP/HTTP receiver, events API and query API.
@@ -407,7 +417,19 @@ def serve(
 
     from flightlog.ledger.log import Ledger
     from flightlog.server.app import ServerSettings, create_app
+    from flightlog.server.export import check_endpoint, parse_headers
 
+    try:
+        export_otlp = check_endpoint(export_otlp) if export_otlp else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--export-otlp") from None
+    try:
+        from_env = os.environ.get("FLIGHTLOG_EXPORT_HEADERS", "").strip()
+        headers = parse_headers([*export_headers, *([from_env] if from_env else [])])
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--export-header") from None
+    if headers and not export_otlp:
+        raise click.UsageError("--export-header needs --export-otlp")
     home = resolve_home(serve_home or ctx.obj["home"])
     try:  # refuse a ledger in use with its one-line reason, before the server stack starts
         Ledger(home).close()
@@ -418,6 +440,7 @@ def serve(
         max_event_bytes=max_event_bytes,
         anonymous_loopback=anonymous_loopback,
         export_otlp=export_otlp,
+        export_headers=headers,
         policy_url=policy_url,
     )
     config = uvicorn.Config(create_app(home, settings), host=host, port=port, log_level="warning")

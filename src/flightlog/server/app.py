@@ -19,11 +19,11 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -73,6 +73,7 @@ class ServerSettings:
     max_pending_events: int = 100_000  # accepted but not yet committed; over it: 503
     anonymous_loopback: bool = True  # loopback clients need no token
     export_otlp: str | None = None  # forward stored events as OTLP spans to this /v1/traces URL
+    export_headers: Mapping[str, str] = field(default_factory=dict)  # sent with each export (a token)
     policy_url: str | None = None  # decide hook calls with this OPA server (else $FLIGHTLOG_POLICY_URL, else regorus)
 
 
@@ -95,7 +96,10 @@ class Collector:
         self.tokens = TokenStore(home)
         self.index = SearchIndex(home / "ledger.db")
         self.metrics = CollectorMetrics()
-        self.forwarder = OtlpForwarder(settings.export_otlp) if settings.export_otlp else None
+        self.forwarder = (
+            OtlpForwarder(settings.export_otlp, headers=settings.export_headers) if settings.export_otlp else None
+        )
+        self.metrics.watch_export(self.forwarder)
         self._pending = 0
         self._pending_lock = threading.Lock()
         self.index_due = asyncio.Event()  # set when entries were stored: index them soon

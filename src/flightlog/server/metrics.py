@@ -12,26 +12,76 @@ Signals, each derived from stored events as they are committed:
   and those refusals alike (`flightlog_denied_actions_total`);
 - hallucination rate: outputs failing schema validation,
   `flightlog_events_rejected_total{reason="validation"} / flightlog_events_received_total`.
+
+Onward export (`serve --export-otlp`) is read from the forwarder at scrape time: spans sent,
+failed (given up after retries, or refused) and dropped (queue full), and the queue depth.
+Without export they stay 0, so the shipped alert rules always find their metrics.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Final
+from typing import Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from flightlog.approvals import REFUSED
 from flightlog.ledger.log import PendingEntry
 
-__all__ = ["CollectorMetrics"]
+__all__ = ["CollectorMetrics", "ExportStats"]
 
 _MAX_TRACKED_TRACES: Final = 10_000  # prompts remembered for the latency signal (LRU)
 
 
 def _seconds(timestamp: str) -> float:
     return datetime.fromisoformat(timestamp).timestamp()
+
+
+class ExportStats(Protocol):
+    """What /metrics reads of an onward exporter (server.export.OtlpForwarder)."""
+
+    @property
+    def sent(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def dropped(self) -> int: ...
+    @property
+    def queue_depth(self) -> int: ...
+
+
+class _ExportCollector:
+    """Reads the forwarder's own counts when scraped: one source of truth, nothing to keep in step."""
+
+    def __init__(self) -> None:
+        self.source: ExportStats | None = None
+
+    def describe(self) -> Iterator[Metric]:
+        return self._families(None)  # lets the registry refuse a clashing name up front
+
+    def collect(self) -> Iterator[Metric]:
+        return self._families(self.source)
+
+    @staticmethod
+    def _families(source: ExportStats | None) -> Iterator[Metric]:
+        for name, doc, attr in (
+            ("flightlog_export_sent", "Spans the onward OTLP export delivered", "sent"),
+            (
+                "flightlog_export_failed",
+                "Spans the onward OTLP export gave up on (refused, or still failing after retries)",
+                "failed",
+            ),
+            ("flightlog_export_dropped", "Spans not exported because the export queue was full", "dropped"),
+        ):
+            yield CounterMetricFamily(name, doc, value=getattr(source, attr) if source else 0)
+        yield GaugeMetricFamily(
+            "flightlog_export_queue_depth",
+            "Stored events waiting to be exported",
+            value=source.queue_depth if source else 0,
+        )
 
 
 class CollectorMetrics:
@@ -84,7 +134,13 @@ class CollectorMetrics:
             registry=r,
         )
         self.checkpoint_size = Gauge("flightlog_checkpoint_size", "Size of the latest signed checkpoint", registry=r)
+        self._export = _ExportCollector()
+        r.register(self._export)
         self._prompts: OrderedDict[str, float] = OrderedDict()
+
+    def watch_export(self, forwarder: ExportStats | None) -> None:
+        """Expose this forwarder's counts (None: export is off, they read 0)."""
+        self._export.source = forwarder
 
     def observe_stored(self, entries: list[PendingEntry], source: str) -> None:
         """Update the signals from entries that were just committed."""
