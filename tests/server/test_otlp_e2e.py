@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from google.rpc import status_pb2
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -188,8 +189,12 @@ def test_bad_otlp_input(serve: Callable[..., Server]) -> None:
     server = serve()
     url = server.url + "/v1/traces"
     proto = {"content-type": "application/x-protobuf"}
-    assert httpx.post(url, content=b"\x0a\xff\xff\xff", headers=proto).status_code == 400
-    assert httpx.post(url, content=b"{nope", headers={"content-type": "application/json"}).status_code == 400
+    truncated = httpx.post(url, content=b"\x0a\xff\xff\xff", headers=proto)
+    assert truncated.status_code == 400
+    status = status_pb2.Status.FromString(truncated.content)  # OTLP: a google.rpc.Status, not OK
+    assert (status.code, status.message) == (3, "$: not a valid ExportTraceServiceRequest protobuf")
+    bad_json = httpx.post(url, content=b"{nope", headers={"content-type": "application/json"})
+    assert bad_json.status_code == 400 and bad_json.json() == {"code": 3, "message": "$: not valid JSON"}
     assert httpx.post(url, content=b"x", headers={"content-type": "text/plain"}).status_code == 415
     bomb = gzip.compress(b"\0" * 50_000_000)
     r = httpx.post(url, content=bomb, headers={**proto, "content-encoding": "gzip"})

@@ -501,7 +501,13 @@ async def _flightlog_error(request: Request, exc: Exception) -> Response:
 def _otlp_error(status: int, message: str, ctype: str) -> Response:
     """An OTLP failure: a google.rpc.Status body in the request's encoding."""
     headers = {"Retry-After": "1"} if status in (429, 503) else None
+    code = _GRPC_CODES.get(status, 2)  # 2: UNKNOWN
     if ctype == _PROTOBUF:
-        body = status_pb2.Status(message=message).SerializeToString()
+        body = status_pb2.Status(code=code, message=message).SerializeToString()
         return Response(body, status, headers=headers, media_type=_PROTOBUF)
-    return JSONResponse({"message": message}, status, headers=headers)
+    return JSONResponse({"code": code, "message": message}, status, headers=headers)
+
+
+# The gRPC status code of each HTTP status we answer with (as in the gRPC-to-HTTP mapping): a
+# Status with code 0 would read as OK to a client that only looks at the body.
+_GRPC_CODES: Final = {400: 3, 401: 16, 403: 7, 404: 5, 413: 8, 415: 3, 429: 8, 500: 13, 503: 14}
