@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 document of the collector's HTTP API (served at /openapi.json).
 
 Written by hand, next to the routes it describes; tests/server/test_openapi.py checks that every
-route is in it and every documented path is served.
+route is in it and every documented path is served, and tests/server/test_openapi_accuracy.py
+provokes each error it can and checks the status is documented and the body fits its schema.
 """
 
 from __future__ import annotations
@@ -14,8 +15,20 @@ from flightlog.events import event_schema
 
 __all__ = ["openapi_document"]
 
+_AUTH = (
+    "Every operation needs a bearer token (`flightlog tokens create --role ingest|read|approve|admin`) "
+    "unless it says `security: []`, with one exception that is on by default: a client on loopback "
+    "(127.0.0.0/8, ::1) that sends no Authorization header is let in anonymously with every role "
+    "(`flightlog serve --anonymous-loopback`, the default; `--require-tokens` turns it off). Clients from any "
+    "other address always need a token, and a token that is sent is always checked. 401: the token is "
+    "missing or unknown; 403: its role does not grant what the operation needs (an admin token grants "
+    "everything, approve grants read). A FlightlogError inside a handler answers 400, or 500 for an "
+    "internal one, with an Error body."
+)
+
 _ERROR = {
     "type": "object",
+    "required": ["error"],
     "properties": {
         "error": {"type": "string"},
         "details": {
@@ -32,25 +45,54 @@ _ERROR = {
     },
 }
 
+# The OTLP/HTTP spec has failures answered with a google.rpc.Status in the request's encoding, and
+# exporters decode them as one; so the OTLP routes answer that, never an Error.
+_STATUS = {
+    "type": "object",
+    "description": "google.rpc.Status: protobuf for an application/x-protobuf request, its proto3 JSON form "
+    "otherwise. `code` is the gRPC status code, never 0 (OK), e.g. 3 INVALID_ARGUMENT for a bad body.",
+    "required": ["code", "message"],
+    "properties": {
+        "code": {"type": "integer", "minimum": 1, "maximum": 16},
+        "message": {"type": "string"},
+        "details": {"type": "array", "items": {"type": "object"}},
+    },
+}
 
-def _errors(*codes: int) -> dict[str, Any]:
-    text = {
-        400: "bad request",
-        401: "token missing or invalid",
-        403: "token role not allowed",
-        404: "not found",
-        413: "body or event too large",
-        415: "unsupported content type or encoding",
-        422: "invalid events; nothing stored",
-        503: "overloaded; Retry-After given",
-    }
+_REASONS = {
+    400: "bad request",
+    404: "not found",
+    409: "conflict",
+    413: "body or event too large",
+    415: "unsupported content type or encoding",
+    422: "invalid events; nothing stored",
+    500: "internal error",
+    503: "overloaded; Retry-After given",
+}
+_JSON_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+_OTLP_STATUS = {
+    "application/x-protobuf": {"schema": {"$ref": "#/components/schemas/Status"}},
+    "application/json": {"schema": {"$ref": "#/components/schemas/Status"}},
+}
+_OPEN: dict[str, Any] = {"security": []}  # no token asked, from any address
+
+
+def _errors(*codes: int, content: dict[str, Any] = _JSON_ERROR) -> dict[str, Any]:
+    return {str(c): {"description": _REASONS[c], "content": content} for c in codes}
+
+
+def _auth(role: str, content: dict[str, Any] = _JSON_ERROR) -> dict[str, Any]:
+    """The 401 and 403 of an operation that needs a token granting `role` (see _AUTH)."""
     return {
-        str(c): {
-            "description": text[c],
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
-        for c in codes
+        "401": {"description": "token missing (and not an anonymous loopback client) or invalid", "content": content},
+        "403": {"description": f"the token's role does not grant {role}", "content": content},
     }
+
+
+def _ok(description: str, *keys: str) -> dict[str, Any]:
+    """A 200 with a JSON object body holding at least `keys` (the description says what they are)."""
+    schema = {"type": "object", "required": list(keys)}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 def _query(name: str, description: str, kind: str = "string") -> dict[str, Any]:
@@ -63,20 +105,29 @@ def _query(name: str, description: str, kind: str = "string") -> dict[str, Any]:
     }
 
 
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
 def _otlp(signal: str, message: str) -> dict[str, Any]:
     return {
         "post": {
-            "summary": f"OTLP/HTTP {signal} receiver ({message})",
+            "summary": f"OTLP/HTTP {signal} receiver ({message}, role ingest)",
             "description": "Protobuf or OTLP JSON, optionally gzip. Answers with the matching "
-            "Export…ServiceResponse (partial_success for rejected items) in the request's encoding.",
-            "security": [{"bearer": []}, {}],
+            "Export…ServiceResponse (partial_success for rejected items) in the request's encoding, and "
+            "fails with a google.rpc.Status in the request's encoding (JSON when the Content-Type is "
+            "neither).",
             "requestBody": {
                 "required": True,
                 "content": {"application/x-protobuf": {}, "application/json": {}},
             },
             "responses": {
-                "200": {"description": f"Export{message}Response"},
-                **_errors(400, 401, 403, 413, 415, 503),
+                "200": {
+                    "description": f"Export{message}Response",
+                    "content": {"application/x-protobuf": {}, "application/json": {"schema": {"type": "object"}}},
+                },
+                **_errors(400, 413, 415, 503, content=_OTLP_STATUS),
+                **_auth("ingest", _OTLP_STATUS),
             },
         }
     }
@@ -88,18 +139,38 @@ def openapi_document() -> dict[str, Any]:
     event = {"$ref": "#/components/schemas/Event"}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "flightlog collector", "version": "1"},
+        "info": {"title": "flightlog collector", "version": "1", "description": _AUTH},
+        "security": [{"bearer": []}],
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Event": event_schema(), "Error": _ERROR},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token from `flightlog tokens create`; optional for loopback clients "
+                    "unless the server runs with --require-tokens.",
+                }
+            },
+            "schemas": {"Event": event_schema(), "Error": _ERROR, "Status": _STATUS},
         },
         "paths": {
             "/v1/traces": _otlp("traces", "TraceService"),
             "/v1/logs": _otlp("logs", "LogsService"),
             "/v1/metrics": {
                 "post": {
-                    "summary": "OTLP/HTTP metrics: accepted and not stored yet",
-                    "responses": {"200": {"description": "empty ExportMetricsServiceResponse"}},
+                    "summary": "OTLP/HTTP metrics: accepted and not stored yet (role ingest)",
+                    "description": "Body failures answer a google.rpc.Status in the request's encoding; a refused "
+                    "token answers an Error.",
+                    "responses": {
+                        "200": {
+                            "description": "empty ExportMetricsServiceResponse",
+                            "content": {
+                                "application/x-protobuf": {},
+                                "application/json": {"schema": {"type": "object"}},
+                            },
+                        },
+                        **_errors(400, 413, 415, content=_OTLP_STATUS),
+                        **_auth("ingest"),
+                    },
                 }
             },
             "/api/v1/events": {
@@ -133,23 +204,26 @@ def openapi_document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        **_errors(400, 401, 403, 413, 415, 422, 503),
+                        **_errors(400, 413, 415, 422, 503),
+                        **_auth("ingest"),
                     },
                 }
             },
             "/api/v1/events/{event_id}": {
                 "get": {
-                    "summary": "One event and its ledger index; ?proof=1 adds inclusion proof and checkpoint",
-                    "parameters": [
-                        {"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}},
-                        _query("proof", "1 to include the inclusion proof"),
-                    ],
-                    "responses": {"200": {"description": "the event"}, **_errors(401, 403, 404)},
+                    "summary": "One event and its ledger index; ?proof=1 adds inclusion proof and checkpoint "
+                    "(role read)",
+                    "parameters": [_path("event_id"), _query("proof", "1 to include the inclusion proof")],
+                    "responses": {
+                        "200": _ok("{index, event, proof (with ?proof=1)}", "index", "event"),
+                        **_errors(404),
+                        **_auth("read"),
+                    },
                 }
             },
             "/api/v1/traces": {
                 "get": {
-                    "summary": "Traces with an event matching every filter, newest first",
+                    "summary": "Traces with an event matching every filter, newest first (role read)",
                     "parameters": [
                         _query("agent", "agent_id"),
                         _query("session", "session_id"),
@@ -161,38 +235,74 @@ def openapi_document() -> dict[str, Any]:
                         _query("limit", "1-500, default 50", "integer"),
                         _query("cursor", "next_cursor of the previous page", "integer"),
                     ],
-                    "responses": {"200": {"description": "{traces, next_cursor}"}, **_errors(400, 401, 403)},
+                    "responses": {
+                        "200": _ok("{traces, next_cursor}", "traces", "next_cursor"),
+                        "400": {
+                            "description": "limit or cursor is not an integer, or a type, status, since or until "
+                            "filter is not a valid one",
+                            "content": _JSON_ERROR,
+                        },
+                        **_auth("read"),
+                    },
                 }
             },
             "/api/v1/traces/{trace_id}": {
                 "get": {
-                    "summary": "A trace's events in tree order (depth, ledger index, event)",
-                    "parameters": [{"name": "trace_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                    "responses": {"200": {"description": "{trace_id, events}"}, **_errors(401, 403, 404)},
+                    "summary": "A trace's events in tree order (depth, ledger index, event) (role read)",
+                    "parameters": [_path("trace_id")],
+                    "responses": {
+                        "200": _ok("{trace_id, events}", "trace_id", "events"),
+                        **_errors(404),
+                        **_auth("read"),
+                    },
                 }
             },
             "/api/v1/search": {
                 "get": {
-                    "summary": "Full-text search over redacted events (every word must occur), newest first",
-                    "parameters": [_query("q", "words to find"), _query("limit", "1-500, default 50", "integer")],
+                    "summary": "Full-text search over redacted events (every word must occur), newest first "
+                    "(role read)",
+                    "parameters": [
+                        _query("q", "words to find; none finds nothing"),
+                        _query("limit", "1-500, default 50", "integer"),
+                    ],
                     "responses": {
-                        "200": {
-                            "description": "{query, hits: [{index, event_id, trace_id, type, snippet}], indexed, "
-                            "entries}: while indexed < entries the index is catching up (newer events may be missing)"
-                        }
+                        "200": _ok(
+                            "{query, hits: [{index, event_id, trace_id, type, snippet}], indexed, entries}: while "
+                            "indexed < entries the index is catching up (newer events may be missing)",
+                            "query",
+                            "hits",
+                            "indexed",
+                            "entries",
+                        ),
+                        "400": {"description": "limit is not an integer", "content": _JSON_ERROR},
+                        **_auth("read"),
                     },
                 }
             },
             "/api/v1/checkpoint": {
                 "get": {
-                    "summary": "The latest signed checkpoint and the log's verifier keys",
-                    "responses": {"200": {"description": "{origin, size, root, note, verifier_key, verifier_keys}"}},
+                    "summary": "The latest signed checkpoint and the log's verifier keys (role read)",
+                    "responses": {
+                        "200": _ok(
+                            "{origin, size, root, note, verifier_key, verifier_keys}",
+                            "origin",
+                            "size",
+                            "root",
+                            "note",
+                            "verifier_key",
+                            "verifier_keys",
+                        ),
+                        **_auth("read"),
+                    },
                 }
             },
             "/metrics": {
                 "get": {
                     "summary": "Prometheus metrics: agent signals and ingest health (role read)",
-                    "responses": {"200": {"description": "Prometheus text format"}, **_errors(401, 403)},
+                    "responses": {
+                        "200": {"description": "Prometheus text format", "content": {"text/plain": {}}},
+                        **_auth("read"),
+                    },
                 }
             },
             "/hooks/claude-code": {
@@ -207,7 +317,8 @@ def openapi_document() -> dict[str, Any]:
                             "description": "hook output JSON, or empty",
                             "content": {"application/json": {"schema": {"type": "object"}}},
                         },
-                        **_errors(400, 401, 403, 413),
+                        **_errors(400, 413, 415),
+                        **_auth("ingest"),
                     },
                 }
             },
@@ -215,8 +326,8 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "Pending approval requests of ask decisions (role approve)",
                     "responses": {
-                        "200": {"description": "{pending: [{event_id, action_digest, roles, reason, tool_name, …}]}"},
-                        **_errors(401, 403),
+                        "200": _ok("{pending: [{event_id, action_digest, roles, reason, tool_name, …}]}", "pending"),
+                        **_auth("approve"),
                     },
                 },
                 "post": {
@@ -246,9 +357,19 @@ def openapi_document() -> dict[str, Any]:
                         },
                     },
                     "responses": {
-                        "200": {"description": "{approved: true, event_id (of the approval event), expires_at}"},
-                        "422": {"description": "refused and recorded: {error, reason, event_id (of the error event)}"},
-                        **_errors(400, 401, 403, 404, 413),
+                        "200": _ok(
+                            "{approved: true, event_id (of the approval event), expires_at}",
+                            "approved",
+                            "event_id",
+                            "expires_at",
+                        ),
+                        "404": {"description": "no pending approval request for event_id", "content": _JSON_ERROR},
+                        "422": {
+                            "description": "refused and recorded: Error plus reason and event_id (of the error event)",
+                            "content": _JSON_ERROR,
+                        },
+                        **_errors(400, 413, 415, 500),
+                        **_auth("approve"),
                     },
                 },
             },
@@ -258,7 +379,7 @@ def openapi_document() -> dict[str, Any]:
                     "description": "Body: {dry_run: bool}. A dry run answers the plan and changes nothing. The "
                     "rollback itself is recorded as a `rollback` event naming the caller (token id and name, or "
                     "the anonymous loopback client).",
-                    "parameters": [{"name": "trace_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "parameters": [_path("trace_id")],
                     "requestBody": {
                         "required": False,
                         "content": {
@@ -268,10 +389,27 @@ def openapi_document() -> dict[str, Any]:
                         },
                     },
                     "responses": {
-                        "200": {"description": "{trace_id, dry_run, actor, result: {mode, actions, unchanged, …}}"},
-                        "409": {"description": "refused: files changed since the trace, earlier content not stored"},
-                        "501": {"description": "rollback is not available in this build"},
-                        **_errors(400, 401, 403),
+                        "200": _ok(
+                            "{trace_id, dry_run, actor, result: {mode, actions, unchanged, …}}",
+                            "trace_id",
+                            "dry_run",
+                            "actor",
+                            "result",
+                        ),
+                        "400": {
+                            "description": "trace_id is not 32 hex digits, or the body is not JSON",
+                            "content": _JSON_ERROR,
+                        },
+                        "409": {
+                            "description": "refused: no such trace, or files changed since the trace and their "
+                            "earlier content is not stored",
+                            "content": _JSON_ERROR,
+                        },
+                        "500": {
+                            "description": "rolled back, but the rollback event was refused",
+                            "content": _JSON_ERROR,
+                        },
+                        **_auth("approve"),
                     },
                 }
             },
@@ -281,26 +419,69 @@ def openapi_document() -> dict[str, Any]:
                     "plus q and repo (role read)",
                     "responses": {
                         "200": {"description": "HTML page", "content": {"text/html": {}}},
-                        **_errors(401, 403),
+                        "400": {
+                            "description": "a filter is not valid (HTML page saying which)",
+                            "content": {"text/html": {}},
+                        },
+                        **_auth("read"),
                     },
                 }
             },
             "/traces/{trace_id}": {
                 "get": {
                     "summary": "Web UI: one trace's timeline, span details, diffs and proof badges (HTML, role read)",
-                    "parameters": [{"name": "trace_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "parameters": [_path("trace_id")],
                     "responses": {
                         "200": {"description": "HTML page", "content": {"text/html": {}}},
-                        "404": {"description": "no such trace (HTML page)"},
-                        **_errors(401, 403),
+                        "404": {"description": "no such trace (HTML page)", "content": {"text/html": {}}},
+                        **_auth("read"),
                     },
                 }
             },
-            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}},
+            "/ui/static/{path}": {
+                "get": {
+                    "summary": "Web UI: static scripts and styles (the pages that use them need role read)",
+                    **_OPEN,
+                    "parameters": [_path("path")],
+                    "responses": {
+                        "200": {
+                            "description": "the file",
+                            # The type comes from the host's mimetypes table, which names JavaScript either way.
+                            "content": {"text/css": {}, "text/javascript": {}, "application/javascript": {}},
+                        },
+                        "404": {"description": "no such file", "content": {"text/plain": {}}},
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    **_OPEN,
+                    "responses": {"200": {"description": "OpenAPI", "content": {"application/json": {}}}},
+                }
+            },
             "/healthz": {
                 "get": {
                     "summary": "Liveness: `entries` in the ledger and how many are `indexed` for search",
-                    "responses": {"200": {"description": "ok"}},
+                    **_OPEN,
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["status", "entries", "indexed"],
+                                        "properties": {
+                                            "status": {"const": "ok"},
+                                            "entries": {"type": "integer"},
+                                            "indexed": {"type": "integer"},
+                                        },
+                                    }
+                                }
+                            },
+                        }
+                    },
                 }
             },
         },
