@@ -821,13 +821,14 @@ def claude_code_session() -> ExportLogsServiceRequest:
         cc_record("tool_decision", {"tool_name": "Write", "decision": "reject", "source": "user_reject"}, 6),
         cc_record("hook_execution_start", {"hook_event": "PreToolUse"}, 7),
         cc_record("internal_error", {"error_name": "TypeError"}, 8, severity=17),
+        cc_record("assistant_response", {"response": "Fixed: the Makefile target was missing.", "model": "m"}, 9),
     )
 
 
 def test_claude_code_log_events_map_to_types() -> None:
     batch = logs_to_events(claude_code_session().SerializeToString(), PB)
     events = check(batch)
-    assert (batch.rejected, batch.skipped) == (0, 1)  # hook_execution_start is not an agent event
+    assert (batch.rejected, batch.skipped) == (0, 0)  # every Claude Code event is part of the record
     assert [e["type"] for e in events] == [
         "prompt",
         "model_call",
@@ -835,9 +836,11 @@ def test_claude_code_log_events_map_to_types() -> None:
         "tool_call",
         "model_call",
         "policy_evaluation",
-        "error",
+        "span",
+        "span",
+        "span",
     ]
-    prompt, api, decision, result, api_error, rejected, internal = events
+    prompt, api, decision, result, api_error, rejected, hook, internal, response = events
     assert prompt["payload"]["text"] == "fix the bug"
     assert prompt["payload"]["raw"]["attributes"]["prompt_length"] == 11
     assert prompt["payload"]["raw"]["event_name"] == "user_prompt"
@@ -882,8 +885,13 @@ def test_claude_code_log_events_map_to_types() -> None:
     assert api_error["payload"]["response"]["status_code"] == 529
 
     assert rejected["status"] == "denied"
-    assert (internal["type"], internal["status"]) == ("error", "error")
-    assert internal["payload"]["message"] == "claude_code.internal_error"
+    assert (hook["payload"]["name"], hook["status"]) == ("claude_code.hook_execution_start", "ok")
+    assert hook["payload"]["raw"]["attributes"]["hook_event"] == "PreToolUse"
+    assert (internal["status"], internal["payload"]["name"]) == ("error", "claude_code.internal_error")
+    assert internal["payload"]["error"] == "claude_code.internal_error"
+    assert response["payload"]["name"] == "claude_code.assistant_response"
+    assert response["payload"]["raw"]["attributes"]["response"] == "Fixed: the Makefile target was missing."
+    assert response["trace_id"] == prompt["trace_id"]  # one prompt.id: one trace
 
 
 def test_claude_code_log_ids_are_deterministic() -> None:

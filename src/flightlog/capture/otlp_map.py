@@ -25,7 +25,9 @@ beta span name, else by the generic rule:
 Log records (Claude Code events, named by the `event_name` field, the `event.name` attribute or
 the body, with or without the `claude_code.` prefix): `user_prompt` → prompt, `api_request` →
 model_call, `api_error` → model_call with status error, `tool_result` → tool_call,
-`tool_decision` → policy_evaluation. Any other record becomes an `error` event when its
+`tool_decision` → policy_evaluation; any other Claude Code event (`assistant_response`,
+`api_refusal`, `compaction`, `hook_execution_complete`, …) → a `span` event named after it,
+its attributes under payload.raw. A record of another program becomes an `error` event when its
 severity is ERROR (17) or above and is skipped otherwise.
 
 Attributes that the mapping did not turn into an event field stay under `payload.raw`:
@@ -214,7 +216,11 @@ def log_to_event(record: LogRecord, scope: Scope, index: int) -> Event | None:
     named = attrs.pop("event.name", None)
     name = record.event_name or (named if isinstance(named, str) else "") or (body if isinstance(body, str) else "")
     handler = _CLAUDE_LOGS.get(name.removeprefix("claude_code."))
-    if handler is None and record.severity_number < ERROR_SEVERITY:
+    # Claude Code's other events (assistant_response, api_refusal, compaction, hook_execution_*,
+    # permission_mode_changed, …) are part of the session's record: kept as generic events. Other
+    # programs' log records are kept from ERROR up; below that they are application logging.
+    claude = name.startswith("claude_code.") or (isinstance(body, str) and body.startswith("claude_code."))
+    if handler is None and not claude and record.severity_number < ERROR_SEVERITY:
         return None
     stamp = attrs.pop("event.timestamp", None)
     if record.time_unix_nano or record.observed_time_unix_nano:
@@ -250,6 +256,13 @@ def log_to_event(record: LogRecord, scope: Scope, index: int) -> Event | None:
     event["status"] = "ok"
     if handler is not None:
         event["type"], payload = handler(attrs, event)
+    elif claude:
+        failed = record.severity_number >= ERROR_SEVERITY
+        qualified = name if name.startswith("claude_code.") else f"claude_code.{name}"
+        event["type"], event["status"] = "span", "error" if failed else "ok"
+        payload = {"name": qualified}
+        if failed:
+            payload["error"] = _text(attrs, "error") or qualified
     else:
         event["type"], event["status"] = "error", "error"
         payload = {"message": body if isinstance(body, str) else ""}
