@@ -78,7 +78,10 @@ class SearchIndex:
         # Derived data: a commit lost to a power cut is indexed again, so no fsync per commit.
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
-        self._conn.execute("INSERT INTO events_fts(events_fts, rank) VALUES ('automerge', ?)", (_AUTOMERGE,))
+        # A persistent setting: written once, so that opening the index stays a read.
+        row = self._conn.execute("SELECT v FROM events_fts_config WHERE k = 'automerge'").fetchone()
+        if row is None or row[0] != _AUTOMERGE:
+            self._conn.execute("INSERT INTO events_fts(events_fts, rank) VALUES ('automerge', ?)", (_AUTOMERGE,))
         uri = f"file:{urllib.parse.quote(str(ledger_db))}?mode=ro"
         self._ledger = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self._ledger.execute("PRAGMA busy_timeout=10000")
