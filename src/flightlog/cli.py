@@ -424,12 +424,17 @@ def serve(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--export-otlp") from None
     try:
-        from_env = os.environ.get("FLIGHTLOG_EXPORT_HEADERS", "").strip()
-        headers = parse_headers([*export_headers, *([from_env] if from_env else [])])
+        headers = parse_headers(export_headers)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--export-header") from None
     if headers and not export_otlp:
         raise click.UsageError("--export-header needs --export-otlp")
+    # Read only for an export: a token kept in a shell profile must not stop a plain serve.
+    if export_otlp and (from_env := os.environ.get("FLIGHTLOG_EXPORT_HEADERS", "").strip()):
+        try:
+            headers = {**parse_headers([from_env]), **headers}
+        except ValueError as exc:
+            raise click.UsageError(f"$FLIGHTLOG_EXPORT_HEADERS: {exc}") from None
     home = resolve_home(serve_home or ctx.obj["home"])
     try:  # refuse a ledger in use with its one-line reason, before the server stack starts
         Ledger(home).close()

@@ -108,6 +108,8 @@ def validate_event(event: object) -> Event:
             raise ValidationError(_json_path([*path, exc.kind.as_dict()["property"]]), "is required") from None
         raise ValidationError(_json_path(path), _reason(exc.kind, path[-1] if path else None)) from None
     except (ValueError, TypeError, OverflowError) as exc:  # not JSON data: a non-string key, …
+        if "Recursion limit" in str(exc):  # jsonschema-rs's own bound on nesting (~255 levels)
+            raise ValidationError("$", "nested too deeply") from None
         raise ValidationError("$", f"is not JSON data ({type(exc).__name__})") from None
     return event
 
@@ -132,7 +134,11 @@ def normalize_timestamp(value: str) -> str:
         moment = datetime.fromisoformat(text).astimezone(UTC)
     except ValueError as exc:
         raise ValidationError("$.timestamp", f"not a valid date-time ({exc})") from None
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except OverflowError:  # year 1 or 9999 moved past the calendar's end by its offset
+        raise ValidationError("$.timestamp", "not a valid date-time (out of range in UTC)") from None
+    # The year padded by hand: strftime's %Y writes year 999 as "999" on glibc, which would sort
+    # after "2026" as text.
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S.%f}Z"
 
 
 _OFFSET: Final = re.compile(r"(?:[zZ]|[+-]\d{2}:\d{2})$")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import threading
 import urllib.parse
 from collections.abc import Iterable
@@ -54,7 +55,9 @@ class SearchHit:
 
 def event_text(event: dict[str, Any]) -> str:
     """Return the searchable text of an event: its type, agent, model and every string value."""
-    return "\n".join(_strings([event.get(field) for field in _TEXT_FIELDS], "$"))
+    # No depth limit: a stored event (from before the limit, or one level deeper for a blob
+    # reference) must always be indexable, and a decoded leaf has no cycles; the walk is a loop.
+    return "\n".join(_strings([event.get(field) for field in _TEXT_FIELDS], "$", limit=sys.maxsize))
 
 
 def _fts_query(text: str) -> str:

@@ -155,6 +155,15 @@ def test_hostile_bodies_and_queries_get_4xx_not_500(serve: Callable[..., Server]
     r = httpx.post(url, content=nested, headers={"content-type": "application/json"})
     assert r.status_code == 422 and "nested deeper than" in r.json()["details"][0]["reason"]
 
+    huge = b'[{"a": ' + b"1" * 5000 + b"}]"  # past Python's 4,300-digit integer conversion limit
+    for target, ctype in ((url, "application/json"), (url, "application/x-ndjson")):
+        assert httpx.post(target, content=huge, headers={"content-type": ctype}).status_code == 400
+    hook = httpx.post(
+        server.url + "/hooks/claude-code", content=huge[1:-1], headers={"content-type": "application/json"}
+    )
+    assert hook.status_code == 400
+    assert httpx.get(server.url + "/?cursor=\u00b2").status_code == 200  # a digit, but not 0-9
+
     r = httpx.post(url, content=b'[{"a":1},]', headers={"content-type": "application/json"})
     assert r.json()["details"][0]["reason"] == "invalid JSON: Expecting value at line 1 column 10"
 
@@ -163,7 +172,13 @@ def test_hostile_bodies_and_queries_get_4xx_not_500(serve: Callable[..., Server]
     assert httpx.get(server.url + "/api/v1/search", params={"q": "ps\x00ql"}).status_code == 200
     big = httpx.get(server.url + "/api/v1/traces", params={"cursor": "9" * 30})
     assert big.status_code == 200 and len(big.json()["traces"]) == 1
-    for bad in ({"since": "garbage"}, {"until": "1795021200"}, {"type": "nope"}, {"status": "fine"}):
+    for bad in (
+        {"since": "garbage"},
+        {"until": "1795021200"},
+        {"until": "9999-12-31T23:59:59-01:00"},  # past year 9999 in UTC
+        {"type": "nope"},
+        {"status": "fine"},
+    ):
         r = httpx.get(server.url + "/api/v1/traces", params=bad)
         assert r.status_code == 400, (bad, r.text)
         assert next(iter(bad)) in r.json()["error"]
@@ -203,5 +218,6 @@ def test_time_filters_compare_instants(serve: Callable[..., Server]) -> None:
     assert found(until="2026-11-24T17:00:05.006Z")
     assert found(since="2026-11-24", until="2026-11-25")
     assert found(since="2026-11-24 17:00")  # no offset: UTC
+    assert found(since="0999-01-01")  # a year before 1000 still compares as a time
     assert not found(since="2026-11-24T18:00:00+00:00")
     assert httpx.get(server.url + "/api/v1/traces").json()["traces"][0]["agents"] == ["a,b"]

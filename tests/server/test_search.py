@@ -71,3 +71,32 @@ def test_cli_search_says_it_is_indexing_a_large_backlog(home: Path, flightlog: A
     assert out.stdout.startswith("#10499 ")
     again = flightlog("search", "number7", check=True)  # caught up: nothing to say
     assert again.stderr == "" and again.stdout.startswith("#7 ")
+
+
+def test_events_at_the_depth_limit_are_indexed(home: Path) -> None:
+    # A long string at the deepest level the pipeline accepts becomes a blob reference, one
+    # level deeper than the limit; indexing must take it (it used to stop the index for good).
+    def nested(depth: int, leaf: str) -> dict[str, Any]:
+        value: Any = leaf
+        for _ in range(depth):
+            value = [value]
+        return make_event(1, payload={"tool_name": "Bash", "input": value})
+
+    with Ledger(home) as ledger:
+        pipeline = Pipeline(ledger)
+        deepest = max(d for d in range(180, 230) if not pipeline.prepare_batch([nested(d, "x")])[1])
+        assert pipeline.ingest([nested(deepest, "deepword " + "y" * 20_000)]) == [0]
+        # Deep enough, the schema check (jsonschema-rs has its own bound) stops first.
+        for depth in (220, 900):
+            too_deep: Any = "x"
+            for _ in range(depth):
+                too_deep = [too_deep]
+            good, bad = pipeline.prepare_batch([make_event(1, payload={"tool_name": "Bash", "input": too_deep})])
+            assert not good and bad[0].reason in ("nested deeper than 200 levels", "nested too deeply")
+    out = subprocess.run(
+        [sys.executable, "-m", "flightlog", "--home", str(home), "search", "Bash"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "tool_call" in out.stdout

@@ -15,6 +15,8 @@ import httpx
 
 def test_printed_address_is_the_bound_one_and_a_busy_home_is_refused(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLIGHTLOG_")}
+    # An export token kept in the shell's profile is read only when exporting: serve still starts.
+    env["FLIGHTLOG_EXPORT_HEADERS"] = "Authorization=Bearer%20abc"
     cli = [sys.executable, "-m", "flightlog", "serve", "--home", str(tmp_path / "home"), "--port", "0"]
     proc = subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:

@@ -15,7 +15,7 @@ MAX_DEPTH: Final = 200
 _CONTAINERS: Final = (dict, list, tuple)
 
 
-def _strings(value: dict[Any, Any] | list[Any] | tuple[Any, ...], path: str) -> list[str]:
+def _strings(value: dict[Any, Any] | list[Any] | tuple[Any, ...], path: str, limit: int = MAX_DEPTH) -> list[str]:
     # Exact-type tests first and isinstance with a tuple (not a `|` union) after: this walk
     # runs over every event's free text, and the union form took twice as long.
     found: list[str] = []
@@ -28,8 +28,8 @@ def _strings(value: dict[Any, Any] | list[Any] | tuple[Any, ...], path: str) -> 
             elif (kind := type(child)) is int or kind is bool or kind is float or child is None:
                 continue
             elif isinstance(child, _CONTAINERS):
-                if len(stack) >= MAX_DEPTH:
-                    raise ValidationError(path, f"nested deeper than {MAX_DEPTH} levels")
+                if len(stack) >= limit:
+                    raise ValidationError(path, f"nested deeper than {limit} levels")
                 stack.append(iter(child.values() if isinstance(child, dict) else child))
                 break
             elif isinstance(child, str):

@@ -15,8 +15,10 @@ import asyncio
 import gc
 import json
 import logging
+import math
 import multiprocessing
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -280,14 +282,21 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
         async def keep_index_current() -> None:
             # Right after a store (entries arriving meanwhile are indexed together), and every
             # 0.5 s for entries appended by other routes.
+            warned = -math.inf
             while True:
                 with anyio.move_on_after(0.5):
                     await c.index_due.wait()
                 c.index_due.clear()
-                # A step at a time, so that a search (which indexes one step itself) never
-                # waits behind a whole backlog, such as a deleted index.db being rebuilt.
-                while await run_in_threadpool(c.index.catch_up_step):
-                    pass
+                try:
+                    # A step at a time, so that a search (which indexes one step itself) never
+                    # waits behind a whole backlog, such as a deleted index.db being rebuilt.
+                    while await run_in_threadpool(c.index.catch_up_step):
+                        pass
+                except (FlightlogError, sqlite3.Error, OSError) as exc:
+                    # Search lags (the lag metric shows it); ingest and queries must go on.
+                    if time.monotonic() - warned > 60:
+                        warned = time.monotonic()
+                        _log.warning("flightlog: search indexing failed, will retry: %s", exc)
 
         try:
             if c.workers is not None:  # start the worker now, not on the first request

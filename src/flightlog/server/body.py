@@ -65,5 +65,7 @@ def parse_json(text: str | bytes, where: str = "") -> object:
         raise ValidationError("$", f"{where}not UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise ValidationError("$", f"{where}invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except ValueError as exc:  # an integer of over 4,300 digits (Python's conversion limit)
+        raise ValidationError("$", f"{where}invalid JSON: {str(exc)[:120]}") from None
     except RecursionError:
         raise ValidationError("$", f"{where}nested too deeply") from None

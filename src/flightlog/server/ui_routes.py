@@ -118,7 +118,7 @@ def ui_routes(collector: Callable[[], Collector]) -> list[BaseRoute]:
         q = request.query_params
         f = {k: q.get(k, "").strip()[:500] for k in FILTERS}
         cursor_text = q.get("cursor", "")
-        cursor = min(int(cursor_text), MAX_CURSOR) if cursor_text.isdigit() else None
+        cursor = min(int(cursor_text), MAX_CURSOR) if cursor_text.isascii() and cursor_text.isdigit() else None
         header = checkpoint_header(await run_in_threadpool(_checkpoint, c))
         try:
             f.update((k, v or "") for k, v in trace_filters(f).items())
