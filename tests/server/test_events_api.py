@@ -219,5 +219,10 @@ def test_time_filters_compare_instants(serve: Callable[..., Server]) -> None:
     assert found(since="2026-11-24", until="2026-11-25")
     assert found(since="2026-11-24 17:00")  # no offset: UTC
     assert found(since="0999-01-01")  # a year before 1000 still compares as a time
+    page = httpx.get(server.url + "/", params={"since": "2026-11-24 18:00+01:00"})
+    assert page.status_code == 200 and TRACE in page.text
+    assert 'value="2026-11-24 18:00+01:00"' in page.text  # the form keeps what was typed
+    bad = httpx.get(server.url + "/", params={"since": "yesterday"})
+    assert bad.status_code == 400 and "since: &#x27;yesterday&#x27; is not a time" in bad.text
     assert not found(since="2026-11-24T18:00:00+00:00")
     assert httpx.get(server.url + "/api/v1/traces").json()["traces"][0]["agents"] == ["a,b"]

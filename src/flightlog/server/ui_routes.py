@@ -116,23 +116,25 @@ def ui_routes(collector: Callable[[], Collector]) -> list[BaseRoute]:
         if (denied := c.authorize(request, "read")) is not None:
             return denied
         q = request.query_params
-        f = {k: q.get(k, "").strip()[:500] for k in FILTERS}
+        shown = {k: q.get(k, "").strip()[:500] for k in FILTERS}  # the form keeps what was typed
+        f = dict(shown)
         cursor_text = q.get("cursor", "")
         cursor = min(int(cursor_text), MAX_CURSOR) if cursor_text.isascii() and cursor_text.isdigit() else None
         header = checkpoint_header(await run_in_threadpool(_checkpoint, c))
         try:
             f.update((k, v or "") for k, v in trace_filters(f).items())
         except ValueError as exc:
-            return _html(page("Traces", list_body(f, [], None, None, False, str(exc)), header, "list"), 400)
+            return _html(page("Traces", list_body(shown, [], None, None, False, str(exc)), header, "list"), 400)
         if f["q"] or f["repo"]:
             groups = await run_in_threadpool(_search, c, f)
             note = f"Traces of the newest {SEARCH_HITS} matching events, every filter applied to the matching event."
-            body = list_body(f, None, groups, None, False, note)
+            body = list_body(shown, None, groups, None, False, note)
         else:
             filters: dict[str, str | None] = {k: f[k] or None for k in FILTERS if k not in ("q", "repo")}
             rows = await run_in_threadpool(query_traces, c.ledger.store, filters, PAGE_SIZE, cursor)
             next_cursor = rows[-1]["cursor"] if len(rows) == PAGE_SIZE else None
-            body = list_body(f, rows, None, next_cursor if isinstance(next_cursor, int) else None, cursor is not None)
+            next_page = next_cursor if isinstance(next_cursor, int) else None
+            body = list_body(shown, rows, None, next_page, cursor is not None)
         return _html(page("Traces", body, header, "list"))
 
     async def trace_page(request: Request) -> Response:
