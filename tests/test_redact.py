@@ -740,3 +740,32 @@ def test_shannon_entropy() -> None:
     assert shannon_entropy("aaaa") == 0.0
     assert shannon_entropy("abcd") == pytest.approx(2.0)
     assert shannon_entropy("0123456789abcdef" * 300) == pytest.approx(4.0)
+
+
+def test_values_under_secret_names_are_redacted_whole(redactor: Redactor) -> None:
+    # A header map and an environment: the name is in the key, so no text rule sees it.
+    value = {
+        "headers": {"Authorization": "Basic ZGVwbG95Okh4N3BRMm1aOXZSNHRLOHc=", "x-api-key": "k9Fh2LmQ8rT4vW7y"},
+        "env": {"DB_PASSWORD": "hunter2", "awsSecretAccessKey": "Zq81LlqsajAIxNKu8", "HOME": "/home/dev"},
+        "git": {"author": "Alice", "client_secret": "${CLIENT_SECRET}", "token": ""},
+        "usage": {"input_tokens": 1200, "tokenizer": "cl100k"},
+        "items": [{"password": "p@ss-w0rd"}],
+    }
+    redacted, found = redactor.redact_value(value, "$['payload']")
+    marker = "[REDACTED:secret-field]"
+    assert redacted == {
+        "headers": {"Authorization": marker, "x-api-key": marker},
+        "env": {"DB_PASSWORD": marker, "awsSecretAccessKey": marker, "HOME": "/home/dev"},
+        "git": value["git"],  # a name, a ${VAR} reference and an empty value are not secrets
+        "usage": value["usage"],  # whole words only: input_tokens, tokenizer are no token
+        "items": [{"password": marker}],
+    }
+    assert sorted(r.path for r in found) == [
+        "$['payload']['env']['DB_PASSWORD']",
+        "$['payload']['env']['awsSecretAccessKey']",
+        "$['payload']['headers']['Authorization']",
+        "$['payload']['headers']['x-api-key']",
+        "$['payload']['items'][0]['password']",
+    ]
+    assert {r.kind for r in found} == {"secret-field"}
+    assert redactor.redact_value(redacted) == (redacted, [])  # idempotent

@@ -37,6 +37,10 @@ def _contexts(n: int, text: str) -> dict[str, Any]:
         ("shell", {"command": "cat .env", "stdout": text, "exit_code": 0}),
         ("file_op", {"op": "patch", "file_path": "config.yml", "diff": f"+  key: {text}\n"}),
         ("shell", {"command": "make logs", "stdout": "log line\n" * 3000 + text}),  # a blob
+        (
+            "tool_call",
+            {"tool_name": "http", "input": {"headers": {"Authorization": text}, "env": {"DB_PASSWORD": text}}},
+        ),
     ]
     kind, payload = placements[n % len(placements)]
     return make_event(n, type=kind, payload=payload)
@@ -112,3 +116,44 @@ def test_folders_made_by_the_hook_and_the_cli_are_private(home: Path, flightlog:
     for path in [*folders, *(p for p in home.rglob("*") if p.is_file())]:
         mode = path.stat().st_mode & 0o777
         assert mode & 0o077 == 0, f"{path.relative_to(home)} has mode {mode:o}"
+
+
+def test_values_under_secret_names_never_reach_disk(home: Path) -> None:
+    # Values no text rule recognises (no keyword beside them, no known shape), named as
+    # secrets only by their key: an OTLP span's attributes, its resource's and a kvlist.
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue, KeyValueList
+    from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+    from flightlog.capture.otlp import PROTOBUF, traces_to_events
+
+    secrets = ["Zq81LlqsajAIxNKu8", "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEYzz", "hunter2hunter2"]
+
+    def kv(key: str, value: AnyValue) -> KeyValue:
+        return KeyValue(key=key, value=value)
+
+    nested = KeyValueList(values=[kv("password", AnyValue(string_value=secrets[2]))])
+    span = Span(
+        trace_id=bytes(range(1, 17)),
+        span_id=bytes(range(1, 9)),
+        name="GET /deploy",
+        start_time_unix_nano=1_795_000_000_000_000_000,
+        end_time_unix_nano=1_795_000_000_100_000_000,
+        attributes=[
+            kv("aws.secret_access_key", AnyValue(string_value=secrets[1])),
+            kv("db", AnyValue(kvlist_value=nested)),
+        ],
+    )
+    resource = Resource(attributes=[kv("env.DB_PASSWORD", AnyValue(string_value=secrets[0]))])
+    body = ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(resource=resource, scope_spans=[ScopeSpans(spans=[span])])]
+    ).SerializeToString()
+    with Ledger.open(home) as ledger:
+        pipeline = Pipeline(ledger)
+        good, bad = pipeline.prepare_batch(traces_to_events(body, PROTOBUF).events)
+        assert not bad and len(good) == 1
+        ledger.append(good)
+        assert len(good[0].event["redactions"]) == 3
+        disk = _disk(home)
+        assert not [s for s in secrets if any(n in disk for n in _needles(s))]

@@ -31,8 +31,9 @@ from typing import Any, Final, TypeAlias, cast
 
 import re2
 
-from flightlog._internal.jsonwalk import MAX_DEPTH, _format_path, _keys, _rebuild, _strings
+from flightlog._internal.jsonwalk import MAX_DEPTH, _format_path, _keys, _named_strings, _rebuild, _strings
 from flightlog.errors import RedactionRuleError
+from flightlog.secret_fields import FIELD_KIND, is_secret_name, is_secret_value
 
 __all__ = ["MAX_DEPTH", "Redaction", "Redactor", "shannon_entropy"]
 
@@ -263,19 +264,32 @@ class Redactor:
             return value, []
         joined = _unmarked(_SEPARATOR.join(strings))
         hits = self._hits(joined)
-        if not hits and not self._always:
-            return value, []
-        marked = range(len(strings)) if self._always else self._locate(joined, strings, hits)
         found: dict[int, tuple[str, list[str]]] = {}
-        for i in marked:
-            text, kinds = self._redact(strings[i], self._candidates(strings[i], hits))
-            if kinds:
-                found[i] = (text, kinds)
-        if not found:
-            return value, []
-        keys = _keys(value, found.keys())
-        records = [Redaction(kind, _format_path(path, value, keys[i])) for i in sorted(found) for kind in found[i][1]]
-        return _rebuild(value, [(keys[i], found[i][0]) for i in found]), records
+        if hits or self._always:
+            marked = range(len(strings)) if self._always else self._locate(joined, strings, hits)
+            for i in marked:
+                text, kinds = self._redact(strings[i], self._candidates(strings[i], hits))
+                if kinds:
+                    found[i] = (text, kinds)
+        if found:
+            keys = _keys(value, found.keys())
+            records = [
+                Redaction(kind, _format_path(path, value, keys[i])) for i in sorted(found) for kind in found[i][1]
+            ]
+            value = _rebuild(value, [(keys[i], found[i][0]) for i in found])
+        else:
+            records = []
+        # What is left under a secret's name (`"DB_PASSWORD": "…"`) goes whole: no text rule
+        # sees the name beside the value there.
+        named = [
+            (keys, text)
+            for keys, text in _named_strings(value, is_secret_name)
+            if is_secret_value(text) and "[REDACTED:" not in text  # a text rule already took it
+        ]
+        if named:
+            records += [Redaction(FIELD_KIND, _format_path(path, value, keys)) for keys, _ in named]
+            value = _rebuild(value, [(keys, f"[REDACTED:{FIELD_KIND}]") for keys, _ in named])
+        return value, records
 
     def _hits(self, text: str) -> tuple[int, ...]:
         # Indices of the keywords that occur anywhere in text (one RE2 set pass).

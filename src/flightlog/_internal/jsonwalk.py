@@ -3,7 +3,7 @@ copies, and format RFC 9535 normalized paths. Split from redact.py to keep it on
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 from flightlog.errors import ValidationError
@@ -37,6 +37,42 @@ def _strings(value: dict[Any, Any] | list[Any] | tuple[Any, ...], path: str, lim
         else:
             stack.pop()
     return found
+
+
+def _named_strings(value: object, wanted: Callable[[str], bool]) -> list[tuple[tuple[Any, ...], str]]:
+    # (keys from value down, text) of every string that is a dict member whose name `wanted`
+    # accepts. Only called on values `_strings` has walked, so their depth is already bounded.
+    if not _has_named(value, wanted):
+        return []
+    found: list[tuple[tuple[Any, ...], str]] = []
+    stack: list[tuple[tuple[Any, ...], object]] = [((), value)]
+    while stack:
+        keys, node = stack.pop()
+        for key, child in _items(node):
+            if isinstance(child, str):
+                if isinstance(key, str) and wanted(key):
+                    found.append(((*keys, key), child))
+            elif isinstance(child, _CONTAINERS):
+                stack.append(((*keys, key), child))
+    return found
+
+
+def _has_named(value: object, wanted: Callable[[str], bool]) -> bool:
+    # The same test without key paths: nearly no event has such a member, and building the
+    # paths of every container took twice as long as this (2.9 vs 1.5 µs per span).
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            for key, child in node.items():
+                if isinstance(child, str):
+                    if isinstance(key, str) and wanted(key):
+                        return True
+                elif isinstance(child, _CONTAINERS):
+                    stack.append(child)
+        elif isinstance(node, list | tuple):
+            stack.extend(child for child in node if isinstance(child, _CONTAINERS))
+    return False
 
 
 def _items(node: Any) -> Iterator[tuple[Any, object]]:
