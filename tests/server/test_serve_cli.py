@@ -8,9 +8,12 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
+
+PROTOBUF = "application/x-protobuf"
 
 
 def test_printed_address_is_the_bound_one_and_a_busy_home_is_refused(tmp_path: Path) -> None:
@@ -37,3 +40,44 @@ def test_printed_address_is_the_bound_one_and_a_busy_home_is_refused(tmp_path: P
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "stopped; every acknowledged event is committed" in rest
+
+
+def test_ctrl_c_under_load_finishes_requests_in_flight(tmp_path: Path) -> None:
+    # Ctrl-C signals the terminal's whole process group: the server and its prepare worker.
+    import threading
+
+    sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))
+    from ingest import build_workload  # the bench's agent-like OTLP bodies
+
+    bodies = build_workload(20_000)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLIGHTLOG_")}
+    cli = [sys.executable, "-m", "flightlog", "serve", "--home", str(tmp_path / "home"), "--port", "0"]
+    proc = subprocess.Popen(
+        cli, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True
+    )
+    assert proc.stdout is not None
+    url = re.match(r"flightlog listening on (\S+) ", proc.stdout.readline())
+    assert url
+    statuses: list[int] = []
+
+    def send() -> None:
+        with httpx.Client(timeout=30) as client:
+            for body in bodies * 3:
+                try:
+                    r = client.post(url.group(1) + "/v1/traces", content=body, headers={"content-type": PROTOBUF})
+                except httpx.TransportError:
+                    return  # the server has stopped listening
+                statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for t in threads:
+        t.start()
+    while len(statuses) < 8:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGINT)
+    for t in threads:
+        t.join(timeout=60)
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert set(statuses) <= {200, 503}, sorted(set(statuses))
+    assert "Traceback" not in rest and "stopped; every acknowledged event is committed" in rest

@@ -18,6 +18,7 @@ import logging
 import math
 import multiprocessing
 import os
+import signal
 import sqlite3
 import threading
 import time
@@ -203,6 +204,11 @@ def _start_worker(server_pid: int) -> None:
     """Set up a prepare worker: the default redactor, and an exit when the server is gone (a
     SIGKILLed server must not leave its workers behind)."""
     global _worker_preparer
+    # The server decides when to stop: a Ctrl-C in the terminal reaches the whole process
+    # group, and a worker dying under it failed the requests in flight with 500s. The worker
+    # still ends with the server (the pool's shutdown, or the watch below).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _worker_preparer = Preparer(search_text=True)
     _settle_gc()
 
