@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 from tests.conftest import TRACE, CliRunner, jsonl, make_event
@@ -108,3 +113,28 @@ def test_ingesting_the_same_ids_again_stores_nothing_new(flightlog: CliRunner, t
     again = flightlog("ingest", str(source), check=True)
     assert "stored 0 event(s) (0 secret(s) redacted); 4 already stored; checkpoint size 4" in again.stdout
     flightlog("verify", check=True)
+
+
+def test_a_data_directory_that_cannot_be_written_is_one_clear_line() -> None:
+    # Under the system's temporary folder: pytest's own is private to its user.
+    tmp_path = Path(tempfile.mkdtemp(prefix="flightlog-readonly-"))
+    home = tmp_path / "home"
+    cli = [sys.executable, "-m", "flightlog", "--home", str(home)]
+    assert subprocess.run([*cli, "checkpoint"], capture_output=True).returncode == 0
+    # Root writes anywhere: run as nobody then, with the home readable but not writable to it.
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        as_user = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+        for path in (tmp_path, home, *home.rglob("*")):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    else:
+        home.chmod(0o555)
+    try:
+        for command in (["tokens", "create", "--role", "read"], ["checkpoint"], ["traces"]):
+            proc = subprocess.run([*as_user, *cli, *command], capture_output=True, text=True)
+            assert proc.returncode != 0, command
+            assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+            assert proc.stderr.startswith("error: ") and str(home) in proc.stderr
+    finally:
+        home.chmod(0o700)
+        shutil.rmtree(tmp_path)

@@ -551,3 +551,7 @@ def main() -> None:
     except FlightlogError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a data directory the user may read but not write, a full disk, …
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+        sys.exit(1)

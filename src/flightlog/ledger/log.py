@@ -327,7 +327,12 @@ class Ledger:
 def _take_writer_lock(path: Path) -> int:
     """Hold an exclusive flock on `path` for this process's lifetime, or fail clearly: two
     writers would each extend their own idea of the tree."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except PermissionError:
+        raise LedgerError(
+            f"cannot write to {path.parent} (permission denied); writing needs the data directory's owner"
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

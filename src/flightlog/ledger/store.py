@@ -80,7 +80,10 @@ class SqliteStore:
             self.conn.execute("PRAGMA wal_autocheckpoint=0")
             self.conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"cannot open ledger database {path}: {exc}") from None
+            # SQLite's own words mislead when the folder is not writable: a WAL reader must
+            # create the -shm file beside the database.
+            hint = " (its folder must be writable, also for reading)" if "readonly" in str(exc) else ""
+            raise LedgerError(f"cannot open ledger database {path}: {exc}{hint}") from None
         self._stop = threading.Event()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="wal-checkpoint", daemon=True)
         self._checkpointer.start()
