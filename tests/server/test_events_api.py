@@ -138,6 +138,12 @@ def test_tokens_and_roles(serve: Callable[..., Server], home: Path) -> None:
     stored = json.loads((home / "tokens.json").read_text())
     assert ingest not in json.dumps(stored) and (home / "tokens.json").stat().st_mode & 0o077 == 0
 
+    # A broken token file is the operator's to fix: a 500 that names no path, the log says more.
+    (home / "tokens.json").write_text("{bad")
+    broken = httpx.get(url + "/api/v1/traces", headers=as_read)
+    assert broken.status_code == 500 and str(home) not in broken.text
+    assert "not a valid token file" in server.log.read_text()
+
 
 def test_hostile_bodies_and_queries_get_4xx_not_500(serve: Callable[..., Server]) -> None:
     server = serve()

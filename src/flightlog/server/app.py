@@ -40,7 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from flightlog.capture import otlp
-from flightlog.errors import FlightlogError, ValidationError
+from flightlog.errors import ConfigError, FlightlogError, ValidationError
 from flightlog.index import SearchIndex
 from flightlog.ledger.log import Ledger, PendingEntry
 from flightlog.ledger.store import query_traces
@@ -138,7 +138,12 @@ class Collector:
                 return None
             return _error(401, "a bearer token is required (flightlog tokens create --role …)")
         scheme, _, secret = header.partition(" ")
-        token = self.tokens.lookup(secret.strip()) if scheme.lower() == "bearer" else None
+        try:
+            token = self.tokens.lookup(secret.strip()) if scheme.lower() == "bearer" else None
+        except ConfigError as exc:
+            # The operator's problem: said in the server log, not to a client (it names paths).
+            _log.error("flightlog: %s", exc.message)
+            return _error(500, "the server cannot check tokens: its token file is not valid (see the server log)")
         if token is None:
             return _error(401, "invalid token")
         if not role_allows(token.role, need):
