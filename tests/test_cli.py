@@ -120,7 +120,8 @@ def test_a_data_directory_that_cannot_be_written_is_one_clear_line() -> None:
     tmp_path = Path(tempfile.mkdtemp(prefix="flightlog-readonly-"))
     home = tmp_path / "home"
     cli = [sys.executable, "-m", "flightlog", "--home", str(home)]
-    assert subprocess.run([*cli, "checkpoint"], capture_output=True).returncode == 0
+    made = subprocess.run([*cli, "ingest", "-"], input=jsonl([make_event(0)]), capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
     # Root writes anywhere: run as nobody then, with the home readable but not writable to it.
     as_user: list[str] = []
     if os.geteuid() == 0:
@@ -138,3 +139,10 @@ def test_a_data_directory_that_cannot_be_written_is_one_clear_line() -> None:
     finally:
         home.chmod(0o700)
         shutil.rmtree(tmp_path)
+
+
+def test_reading_a_home_without_a_ledger_makes_none(flightlog: CliRunner, home: Path) -> None:
+    for command in (["checkpoint"], ["proof", "inclusion", "0"], ["traces"], ["verify"]):
+        proc = flightlog(*command)
+        assert proc.returncode == 4 and proc.stderr == f"error: no ledger in {home} yet\n", (command, proc.stderr)
+    assert not (home / "ledger.db").exists() and not (home / "keys").exists()

@@ -154,7 +154,7 @@ def checkpoint(ctx: click.Context, as_json: bool) -> None:
     stdout is exactly the signed note, so `flightlog checkpoint > kept.note` keeps one for
     `verify --checkpoint`; the verifier key goes to stderr.
     """
-    record = open_ledger(ctx, None).checkpoint_record()
+    record = open_ledger(ctx, None, existing=True).checkpoint_record()
     if as_json:
         _emit_json(record)
     else:
@@ -173,7 +173,7 @@ def proof() -> None:
 @click.pass_context
 def proof_inclusion(ctx: click.Context, ref: str, as_json: bool) -> None:
     """Prove that an entry is in the tree of the latest signed checkpoint."""
-    ledger = open_ledger(ctx, None)
+    ledger = open_ledger(ctx, None, existing=True)
     data = ledger.inclusion_record(ledger.resolve_index(ref))
     heading = f"entry {data['index']} ({data['event_id']}) in tree of size {data['size']}, root {data['root']}"
     _emit_proof(data, heading, as_json)
@@ -186,7 +186,7 @@ def proof_inclusion(ctx: click.Context, ref: str, as_json: bool) -> None:
 @click.pass_context
 def proof_consistency(ctx: click.Context, old: int, new: int | None, as_json: bool) -> None:
     """Prove that the tree of size OLD is a prefix of the tree of size NEW (default: latest)."""
-    ledger = open_ledger(ctx, None)
+    ledger = open_ledger(ctx, None, existing=True)
     if new is None:
         new = ledger.checkpoint().size
     path = ledger.prove_consistency(old, new)

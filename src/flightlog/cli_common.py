@@ -12,12 +12,16 @@ from flightlog.ledger.log import Ledger, PendingEntry
 __all__ = ["open_ledger", "store_summary"]
 
 
-def open_ledger(ctx: click.Context, writable: bool | None = False) -> Ledger:
+def open_ledger(ctx: click.Context, writable: bool | None = False, existing: bool = False) -> Ledger:
     """Open the ledger once per command: read-only unless the command writes, so reading works
-    beside a running server; `None` means writable if no other process is writing."""
+    beside a running server; `None` means writable if no other process is writing. `existing`:
+    fail when there is no ledger yet rather than start one (a checkpoint or proof of a mistyped
+    home must not come from a new, empty ledger and a new signing key)."""
     if "ledger" not in ctx.obj:
         home = resolve_home(ctx.find_root().obj["home"])
-        if writable is None:
+        if existing and not (home / "ledger.db").exists():
+            ledger = Ledger.open(home, False)  # raises: no ledger in HOME yet
+        elif writable is None:
             try:
                 ledger = Ledger.open(home, True)
             except LedgerError as exc:
