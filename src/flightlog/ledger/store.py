@@ -280,14 +280,18 @@ def query_traces(
     """
     where, args = _trace_filters(filters)
     having = "HAVING MAX(idx) < ?" if before is not None else ""
+    scope = f" WHERE trace_id IN (SELECT trace_id FROM entries{where})" if where else ""
+    if not where:
+        # The newest traces without grouping the whole log (a second per page at two million
+        # events): walk back from the newest entry until `limit` traces are found.
+        newest: list[object] = list(_newest_traces(store, limit, before))
+        scope, args, having, before = f" WHERE trace_id IN ({','.join('?' * len(newest))})", newest, "", None
     sql = (
         "SELECT trace_id, COUNT(*), MIN(timestamp), MAX(timestamp), MAX(idx),"
         # JSON arrays, not GROUP_CONCAT: an id may itself hold a comma.
         " JSON_GROUP_ARRAY(DISTINCT agent_id),"
         " JSON_GROUP_ARRAY(DISTINCT session_id) FILTER (WHERE session_id IS NOT NULL),"
-        " SUM(status = 'error') FROM entries"
-        + (f" WHERE trace_id IN (SELECT trace_id FROM entries{where})" if where else "")
-        + f" GROUP BY trace_id {having}"
+        " SUM(status = 'error') FROM entries" + scope + f" GROUP BY trace_id {having}"
         " ORDER BY MAX(idx) DESC LIMIT ?"
     )
     rows = store.read.execute(sql, [*args, *([before] if before is not None else []), limit])
@@ -304,3 +308,27 @@ def query_traces(
         }
         for t, n, first, last, cursor, agents, sessions, errors in rows
     ]
+
+
+def _newest_traces(store: SqliteStore, limit: int, before: int | None) -> list[str]:
+    """The ids of the `limit` traces with the newest last events below `before`, newest first."""
+    seen: set[str] = set()
+    found: list[str] = []
+    cursor = store.read.execute(
+        "SELECT trace_id FROM entries WHERE idx < ? ORDER BY idx DESC", (before if before is not None else 2**63 - 1,)
+    )
+    for (trace_id,) in cursor:
+        if trace_id in seen:
+            continue
+        seen.add(trace_id)
+        # Met first at its newest entry below `before`; listed on an earlier page if it has one
+        # at or above it (an index seek on entries_trace).
+        if before is not None:
+            (newest,) = store.read.execute("SELECT MAX(idx) FROM entries WHERE trace_id = ?", (trace_id,)).fetchone()
+            if newest >= before:
+                continue
+        found.append(trace_id)
+        if len(found) == limit:
+            break
+    cursor.close()
+    return found
