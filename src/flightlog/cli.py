@@ -273,7 +273,7 @@ def keys_export(ctx: click.Context) -> None:
 
 
 @cli.command()
-@click.option("--limit", default=50, show_default=True, help="How many traces, newest first.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1), help="How many traces, newest first.")
 @click.pass_context
 def traces(ctx: click.Context, limit: int) -> None:
     """List recent traces."""
@@ -436,6 +436,8 @@ def serve(
         except ValueError as exc:
             raise click.UsageError(f"$FLIGHTLOG_EXPORT_HEADERS: {exc}") from None
     home = resolve_home(serve_home or ctx.obj["home"])
+    if (mode := home.stat().st_mode & 0o777) & 0o077:  # made by someone else: ours are 0700
+        click.echo(f"warning: {home} is open to other users (mode {mode:o}); chmod 700 it", err=True)
     try:  # refuse a ledger in use with its one-line reason, before the server stack starts
         Ledger(home).close()
     except FlightlogError as exc:

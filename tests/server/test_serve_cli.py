@@ -81,3 +81,19 @@ def test_ctrl_c_under_load_finishes_requests_in_flight(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert set(statuses) <= {200, 503}, sorted(set(statuses))
     assert "Traceback" not in rest and "stopped; every acknowledged event is committed" in rest
+
+
+def test_a_home_open_to_other_users_is_warned_about(tmp_path: Path) -> None:
+    home = tmp_path / "shared"
+    home.mkdir(mode=0o755)
+    home.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLIGHTLOG_")}
+    cli = [sys.executable, "-m", "flightlog", "serve", "--home", str(home), "--port", "0"]
+    proc = subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline() == f"warning: {home} is open to other users (mode 755); chmod 700 it\n"
+        assert proc.stdout.readline().startswith("flightlog listening on ")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
