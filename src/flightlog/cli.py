@@ -436,7 +436,7 @@ def serve(
         except ValueError as exc:
             raise click.UsageError(f"$FLIGHTLOG_EXPORT_HEADERS: {exc}") from None
     home = resolve_home(serve_home or ctx.obj["home"])
-    if (mode := home.stat().st_mode & 0o777) & 0o077:  # made by someone else: ours are 0700
+    if home.is_dir() and (mode := home.stat().st_mode & 0o777) & 0o077:  # made by someone else: ours are 0700
         click.echo(f"warning: {home} is open to other users (mode {mode:o}); chmod 700 it", err=True)
     try:  # refuse a ledger in use with its one-line reason, before the server stack starts
         Ledger(home).close()
