@@ -483,3 +483,36 @@ def test_importing_the_transcript_of_a_hooked_session_adds_only_what_the_hook_ca
     assert [e["type"] for e in events].count("prompt") == 1
     (model_call,) = [e for e in events if e["type"] == "model_call"]
     assert model_call["trace_id"] == next(e["trace_id"] for e in events if e["type"] == "prompt")
+
+
+@pytest.mark.parametrize("answer", [401, 501])
+def test_a_collector_that_does_not_take_the_call_leaves_it_to_the_hook(
+    answer: int, home: Path, workspace: Path, flightlog: CliRunner
+) -> None:
+    """A collector that refuses the token, or another program on the port (an OpenTelemetry
+    Collector answering 501): the hook must still gate and record, offline, as with none."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Refuse(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(answer)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        agent = Agent(home, workspace, f"http://127.0.0.1:{other.server_address[1]}")
+        agent.prompt("Add a key", "99999999-9999-4999-8999-999999999999")
+        denied = agent.tool("Write", {"file_path": str(Path.home() / ".ssh" / "authorized_keys"), "content": "k"})
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert denied["hookSpecificOutput"]["permissionDecision"] == "deny"  # the pack, in the hook
+    spooled = [json.loads(line) for p in (home / "spool").glob("*.ndjson") for line in p.read_text().splitlines()]
+    assert {"prompt", "policy_evaluation"} <= {e["type"] for e in spooled}

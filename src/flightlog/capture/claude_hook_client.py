@@ -33,7 +33,9 @@ def run(home: str | None) -> int:
         except OSError:
             conn.close()  # no collector here: record offline below
         else:
-            return _delegate(conn, raw, target)
+            answered = _delegate(conn, raw, target)
+            if answered is not None:
+                return answered
     import io
     from pathlib import Path  # pathlib alone costs more than the forwarding above
 
@@ -58,7 +60,10 @@ def _local_collector(url: str) -> tuple[str, int] | None:
     return ("127.0.0.1" if host == "localhost" else host), int(port or 80)
 
 
-def _delegate(conn: _socket.socket, raw: bytes, target: tuple[str, int]) -> int:
+def _delegate(conn: _socket.socket, raw: bytes, target: tuple[str, int]) -> int | None:
+    """Forward the call and print the collector's answer; None when the collector did not take
+    it (refused the token, or it is some other server on the port): then the hook must record
+    and decide offline, as with no collector at all, or the call would go unrecorded and ungated."""
     head = [
         "POST /hooks/claude-code HTTP/1.1",
         f"Host: {target[0]}:{target[1]}",
@@ -86,6 +91,8 @@ def _delegate(conn: _socket.socket, raw: bytes, target: tuple[str, int]) -> int:
     status_line, _, rest = answer.partition(b"\r\n")
     _, _, body = rest.partition(b"\r\n\r\n")
     parts = status_line.split()
-    if len(parts) >= 2 and parts[1] == b"200" and body.strip():
+    if len(parts) < 2 or parts[1] != b"200":
+        return None
+    if body.strip():
         sys.stdout.write(body.decode("utf-8", "replace") + "\n")
     return 0
