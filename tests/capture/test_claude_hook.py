@@ -209,6 +209,10 @@ def _assert_session_recorded(flightlog: CliRunner) -> None:
     assert calls["toolu_03"]["duration_ms"] == 12
     assert calls["toolu_04"]["status"] == "denied"
     assert "recursive delete" in calls["toolu_04"]["payload"]["error"]
+    # Every call was evaluated, and each evaluation is recorded, abstentions too.
+    assert sorted(p["parent_span_id"] for p in by_type["policy_evaluation"]) == sorted(
+        c["span_id"] for c in calls.values()
+    )
     denial = [p for p in by_type["policy_evaluation"] if p["status"] == "denied"]
     assert len(denial) == 1
     assert denial[0]["payload"]["rules"] == ["no-rm-rf"]

@@ -32,7 +32,6 @@ from flightlog.capture.claude_hook_events import (
     capture_before,
     edit_changes,
     log_failure,
-    policy_event,
     safe,
     shell_event,
     tool_call_event,
@@ -214,8 +213,8 @@ def _post_tool(s: HookSession, data: dict[str, Any]) -> HookOutcome:
     failed = data.get("hook_event_name") == "PostToolUseFailure"
     call = tool_call_event(s, data, state, span, "error" if failed else "ok")
     events: list[Event] = [call]
-    if isinstance(state.get("policy"), dict):
-        events.insert(0, policy_event(s, state["trace"], span, state["policy"]))
+    if isinstance(state.get("policy_event"), dict):  # an abstain, kept by PreToolUse
+        events.insert(0, state["policy_event"])
     if tool in shape.SHELL_TOOLS:
         events.append(shell_event(s, data, state, span, failed))
         events.extend(workspace_changes(s, state, span))

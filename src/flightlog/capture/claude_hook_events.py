@@ -28,7 +28,6 @@ __all__ = [
     "capture_before",
     "edit_changes",
     "log_failure",
-    "policy_event",
     "safe",
     "shell_event",
     "tool_call_event",
@@ -146,15 +145,6 @@ def tool_call_event(s: HookSession, data: dict[str, Any], state: dict[str, Any],
         payload["error"] = cap(str(data["error"]), MAX_OUTPUT_CHARS)
     if data.get("agent_id"):
         payload["subagent"] = {"agent_id": data.get("agent_id"), "agent_type": data.get("agent_type")}
-    event["payload"] = payload
-    return event
-
-
-def policy_event(s: HookSession, trace: str, tool_span: str, policy: dict[str, Any]) -> Event:
-    payload = dict(policy)
-    at = payload.pop("at", s.timestamp)
-    event = s.envelope(trace, derive_id(f"flightlog-claude-policy:{tool_span}", 8), tool_span, "policy_evaluation", at)
-    event["status"] = "denied" if payload.get("decision") == "deny" else "ok"
     event["payload"] = payload
     return event
 
