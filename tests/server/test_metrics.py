@@ -16,6 +16,7 @@ from tests.conftest import make_event
 from tests.server.conftest import Server
 from tests.server.otlp_backend import recording_backend
 
+JSON, PB = "application/json", "application/x-protobuf"
 ALERTS = Path(__file__).parent.parent.parent / "deploy" / "prometheus" / "alerts.yml"
 
 
@@ -39,20 +40,30 @@ def test_metrics_count_agent_signals(serve: Callable[..., Server]) -> None:
         make_event(3, type="git_op", payload={"op": "commit"}, timestamp="2026-11-24T17:00:05.000Z"),
         make_event(4, type="rollback", payload={}, timestamp="2026-11-24T17:00:06.000Z"),
         make_event(5, type="policy_evaluation", payload={}, status="denied", timestamp="2026-11-24T17:00:07.000Z"),
+        make_event(
+            6, type="tool_call", payload={"tool_name": "Bash"}, status="denied", timestamp="2026-11-24T17:00:07.500Z"
+        ),
+        # The session's next turn: it ends the first one, whose last event came 7.5 s after its prompt.
+        make_event(7, type="prompt", payload={"text": "next"}, trace_id="f" * 32, timestamp="2026-11-24T17:01:00Z"),
     ]
     assert httpx.post(server.url + "/api/v1/events", json=events).status_code == 200
     assert httpx.post(server.url + "/api/v1/events", json=[make_event(9, span_id="bad")]).status_code == 422
+    assert httpx.post(server.url + "/api/v1/events", content=b"[{", headers={"content-type": JSON}).status_code == 400
+    assert httpx.post(server.url + "/v1/traces", content=b"\xff", headers={"content-type": PB}).status_code == 400
     text = httpx.get(server.url + "/metrics").text
-    assert _value(text, "flightlog_tool_calls_total") == 2
+    assert _value(text, "flightlog_tool_calls_total") == 3
     assert _value(text, "flightlog_tool_failures_total") == 1
     assert _value(text, "flightlog_commits_total") == 1
     assert _value(text, "flightlog_rollbacks_total") == 1
-    assert _value(text, "flightlog_denied_actions_total") == 1
-    assert _value(text, "flightlog_events_received_total") == 7
+    assert _value(text, "flightlog_turns_total") == 2
+    assert _value(text, "flightlog_denied_actions_total") == 1  # the call, not also its evaluation
+    assert _value(text, "flightlog_events_received_total") == 9
     assert _value(text, 'flightlog_events_rejected_total{reason="validation",source="api"}') == 1
-    assert _value(text, "flightlog_action_latency_seconds_count") == 5
-    assert _value(text, "flightlog_action_latency_seconds_sum") == 2 + 4 + 5 + 6 + 7
-    assert _value(text, "flightlog_ledger_entries") == 6
+    assert _value(text, 'flightlog_requests_refused_total{source="api",status="400"}') == 1
+    assert _value(text, 'flightlog_requests_refused_total{source="otlp",status="400"}') == 1
+    assert _value(text, "flightlog_action_latency_seconds_count") == 1  # one turn ended
+    assert _value(text, "flightlog_action_latency_seconds_sum") == 7.5
+    assert _value(text, "flightlog_ledger_entries") == 8
     deadline = time.monotonic() + 10  # the collector indexes what it stored right after the commit
     while _value(text, "flightlog_search_index_lag") > 0 and time.monotonic() < deadline:
         time.sleep(0.05)

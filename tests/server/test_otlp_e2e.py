@@ -73,6 +73,12 @@ def test_sdk_spans_become_one_trace(serve: Callable[..., Server], home: Path) ->
     assert tool["payload"]["tool_name"] == "Bash" and tool["status"] == "error"
     model = next(e["event"] for e in trace if e["event"]["type"] == "model_call")
     assert model["model"]["name"] == "claude-sonnet-4-5"
+    # The root span ends, and arrives, after its children: its end closes the turn.
+    root = trace[0]["event"]
+    metrics = httpx.get(server.url + "/metrics").text
+    assert "flightlog_action_latency_seconds_count 1.0" in metrics
+    latency = float(metrics.split("flightlog_action_latency_seconds_sum ")[1].split()[0])
+    assert abs(latency - root["duration_ms"] / 1000) < 0.001
     http = next(e["event"] for e in trace if e["event"]["type"] == "span")
     assert http["payload"]["name"] == "GET /repos/acme/app/pulls" and http["status"] == "ok"
     assert http["payload"]["raw"]["attributes"]["http.response.status_code"] == 200

@@ -324,14 +324,18 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
         if (denied := c.authorize(request, "ingest")) is not None:
             return denied
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        refused = c.metrics.refused_requests
         if ctype not in (_JSON, "application/x-ndjson", "application/jsonl"):
+            refused.labels("api", "415").inc()
             return _error(415, "send application/json (an array) or application/x-ndjson")
         try:
             body = await read_body(request, settings.max_body_bytes)
             raws = _parse_events(body, ctype)
         except BodyError as exc:
+            refused.labels("api", str(exc.status)).inc()
             return _error(exc.status, exc.message)
         except ValidationError as exc:
+            refused.labels("api", "400").inc()
             return _error(400, "request body is not valid JSON", [{"index": None, "field": "$", "reason": exc.reason}])
         too_big = [
             {"index": i, "field": "$", "reason": f"event is over {settings.max_event_bytes} bytes"}
@@ -339,11 +343,14 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
             if _json_size(raw) > settings.max_event_bytes
         ]
         if too_big:
+            refused.labels("api", "413").inc()
             return _error(413, "event(s) too large; nothing stored", too_big)
         good, bad = await run_in_threadpool(c.pipeline.prepare_batch, raws)
         c.metrics.received.labels("api").inc(len(raws))
         if bad:
             c.metrics.rejected.labels("api", "validation").inc(len(bad))
+            if good:
+                c.metrics.rejected.labels("api", "batch").inc(len(good))
             details = [{"index": r.index, "field": r.field, "reason": r.reason} for r in bad]
             return _error(422, f"{len(bad)} invalid event(s); nothing stored", details)
         if not good:
@@ -366,16 +373,20 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
         async def handler(request: Request) -> Response:
             c = collector()
             ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            refused = c.metrics.refused_requests
             if ctype not in (_PROTOBUF, _JSON):
+                refused.labels("otlp", "415").inc()
                 return _otlp_error(415, "Content-Type must be application/x-protobuf or application/json", _JSON)
             if (denied := c.authorize(request, "ingest")) is not None:
                 return _otlp_error(denied.status_code, json.loads(bytes(denied.body))["error"], ctype)
             try:
                 body = await read_body(request, settings.max_body_bytes)
             except BodyError as exc:
+                refused.labels("otlp", str(exc.status)).inc()
                 return _otlp_error(exc.status, exc.message, ctype)
             prepared = await c.prepare_otlp(decode, body, ctype)
             if prepared.error is not None:
+                refused.labels("otlp", "400").inc()
                 return _otlp_error(400, prepared.error, ctype)
             batch, good, bad = prepared.batch, prepared.good, prepared.bad
             c.metrics.received.labels("otlp").inc(len(good) + len(bad) + batch.rejected)

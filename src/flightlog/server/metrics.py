@@ -1,15 +1,21 @@
 """Prometheus metrics of the collector: the seed's five agent signals plus ingest health.
 
 Signals, each derived from stored events as they are committed:
-- action latency: seconds from a trace's prompt to each later event of that turn
-  (`flightlog_action_latency_seconds`; the largest per trace is the turn's latency);
+- action latency: seconds from a turn's prompt to the last event of the turn, one sample per
+  turn (`flightlog_action_latency_seconds`). A turn is a trace with a prompt. It ends when its
+  prompt arrives with a duration (an OpenTelemetry `invoke_agent` or SDK agent run span ends
+  after its children: then the later of that end and the last child), or else when the next
+  prompt of the same session arrives (Claude Code hooks). Turns that span a collector restart
+  are not measured;
 - tool failure rate: `flightlog_tool_failures_total / flightlog_tool_calls_total`;
-- rollback rate: `flightlog_rollbacks_total / flightlog_commits_total`;
+- rollback rate: `flightlog_rollbacks_total / flightlog_turns_total` (rollbacks per agent turn;
+  `flightlog_commits_total` counts the agents' commits beside it);
 - approval bypass attempts: approvals refused by the hook, `flightlog approve` or the approvals
   API — wrong role, another action, replayed, expired, forged, the agent's own identity
   (`flightlog_approval_bypass_attempts_total`: stored `error` events with payload.kind
-  "approval_bypass_attempt"); beside it, every stored event with status denied — policy denies
-  and those refusals alike (`flightlog_denied_actions_total`);
+  "approval_bypass_attempt"); beside it, actions refused: stored events with status denied
+  other than the policy evaluation that denied them — the denied tool call, a refused approval
+  (`flightlog_denied_actions_total`);
 - hallucination rate: outputs failing schema validation,
   `flightlog_events_rejected_total{reason="validation"} / flightlog_events_received_total`.
 
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Protocol
 
@@ -38,6 +45,15 @@ _MAX_TRACKED_TRACES: Final = 10_000  # prompts remembered for the latency signal
 
 def _seconds(timestamp: str) -> float:
     return datetime.fromisoformat(timestamp).timestamp()
+
+
+@dataclass
+class _Turn:
+    """What the latency signal knows of one trace while its turn runs."""
+
+    start: float | None = None  # the prompt's time, once the prompt is stored
+    last: float = 0.0  # the latest time of any other event of the trace
+    ended: bool = False
 
 
 class ExportStats(Protocol):
@@ -95,16 +111,29 @@ class CollectorMetrics:
         )
         self.stored = Counter("flightlog_events_stored", "Events durably committed", ["source", "type"], registry=r)
         self.rejected = Counter(
-            "flightlog_events_rejected", "Events refused (validation, decode, size)", ["source", "reason"], registry=r
+            "flightlog_events_rejected",
+            "Events refused: validation (schema), decode (OTLP items that map to no event), batch (valid "
+            "events of a request refused whole)",
+            ["source", "reason"],
+            registry=r,
+        )
+        self.refused_requests = Counter(
+            "flightlog_requests_refused",
+            "Ingest requests refused before their events could be counted (bad JSON or protobuf 400, "
+            "too large 413, wrong content type 415)",
+            ["source", "status"],
+            registry=r,
         )
         self.overloaded = Counter("flightlog_overload_responses", "503 answers given under overload", registry=r)
+        self.turns = Counter("flightlog_turns", "Agent turns: stored prompt events", registry=r)
         self.tool_calls = Counter("flightlog_tool_calls", "Tool call events", registry=r)
         self.tool_failures = Counter("flightlog_tool_failures", "Tool call events with status error", registry=r)
         self.rollbacks = Counter("flightlog_rollbacks", "Rollback events", registry=r)
         self.commits = Counter("flightlog_commits", "git_op commit events", registry=r)
         self.denied = Counter(
             "flightlog_denied_actions",
-            "Stored events with status denied: actions the policy denied, and refused approvals",
+            "Actions refused: stored events with status denied (a denied tool call, a refused approval), "
+            "not counting the policy evaluation that denied them",
             registry=r,
         )
         self.bypass_attempts = Counter(
@@ -122,7 +151,7 @@ class CollectorMetrics:
         )
         self.latency = Histogram(
             "flightlog_action_latency_seconds",
-            "Seconds from a trace's prompt to each later event of the turn",
+            "Seconds from a turn's prompt to its last event, one sample per turn",
             buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
             registry=r,
         )
@@ -136,7 +165,8 @@ class CollectorMetrics:
         self.checkpoint_size = Gauge("flightlog_checkpoint_size", "Size of the latest signed checkpoint", registry=r)
         self._export = _ExportCollector()
         r.register(self._export)
-        self._prompts: OrderedDict[str, float] = OrderedDict()
+        self._turns: OrderedDict[str, _Turn] = OrderedDict()  # by trace id, oldest first
+        self._session_turn: dict[str, str] = {}  # session id -> trace id of its latest prompt
 
     def watch_export(self, forwarder: ExportStats | None) -> None:
         """Expose this forwarder's counts (None: export is off, they read 0)."""
@@ -161,17 +191,45 @@ class CollectorMetrics:
                 self.outside_allowlist.inc()
             elif kind == "error" and entry.event["payload"].get("kind") == REFUSED:
                 self.bypass_attempts.inc()
-            if status == "denied":
+            if status == "denied" and kind != "policy_evaluation":
                 self.denied.inc()
             if kind == "prompt":
-                self._prompts[col.trace_id] = _seconds(col.timestamp)
-                self._prompts.move_to_end(col.trace_id)
-                while len(self._prompts) > _MAX_TRACKED_TRACES:
-                    self._prompts.popitem(last=False)
-            elif (start := self._prompts.get(col.trace_id)) is not None and (when := _seconds(col.timestamp)) >= start:
-                self.latency.observe(when - start)
+                self.turns.inc()
+                self._prompt(entry)
+            elif (turn := self._turns.get(col.trace_id)) is None or not turn.ended:
+                self._turn(col.trace_id).last = max(self._turn(col.trace_id).last, _seconds(col.timestamp))
         for kind, n in kinds.items():  # one labelled child lookup per kind, not per event
             self.stored.labels(source, kind).inc(n)
+
+    def _turn(self, trace_id: str) -> _Turn:
+        turn = self._turns.get(trace_id)
+        if turn is None:
+            turn = self._turns[trace_id] = _Turn()
+            while len(self._turns) > _MAX_TRACKED_TRACES:
+                self._turns.popitem(last=False)
+        return turn
+
+    def _prompt(self, entry: PendingEntry) -> None:
+        col = entry.columns
+        turn = self._turn(col.trace_id)
+        turn.start = _seconds(col.timestamp)
+        if col.session_id is not None:
+            # A new prompt ends the session's previous turn, if nothing else ended it.
+            previous = self._turns.get(self._session_turn.get(col.session_id, ""))
+            if previous is not None and previous is not turn:
+                self._end(previous)
+            self._session_turn[col.session_id] = col.trace_id
+            if len(self._session_turn) > _MAX_TRACKED_TRACES:
+                self._session_turn.pop(next(iter(self._session_turn)))
+        duration = entry.event.get("duration_ms")  # prompts are few: decoding one is cheap
+        if isinstance(duration, int | float):
+            turn.last = max(turn.last, turn.start + duration / 1000)
+            self._end(turn)
+
+    def _end(self, turn: _Turn) -> None:
+        if not turn.ended and turn.start is not None:
+            turn.ended = True
+            self.latency.observe(max(turn.last - turn.start, 0.0))
 
     def render(self) -> bytes:
         """Return the Prometheus text exposition of every metric."""
