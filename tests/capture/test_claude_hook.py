@@ -520,3 +520,19 @@ def test_a_collector_that_does_not_take_the_call_leaves_it_to_the_hook(
     assert denied["hookSpecificOutput"]["permissionDecision"] == "deny"  # the pack, in the hook
     spooled = [json.loads(line) for p in (home / "spool").glob("*.ndjson") for line in p.read_text().splitlines()]
     assert {"prompt", "policy_evaluation"} <= {e["type"] for e in spooled}
+
+
+def test_a_prompt_without_a_prompt_id_keeps_its_calls_in_its_trace(
+    home: Path, workspace: Path, flightlog: CliRunner
+) -> None:
+    # Claude Code's documented UserPromptSubmit input has no prompt_id; tool hooks may have one.
+    agent = Agent(home, workspace, "http://127.0.0.1:9")  # no collector: recorded offline
+    agent.hook("UserPromptSubmit", prompt="List the files")
+    agent.prompt_id = "12121212-1212-4121-8121-121212121212"
+    agent.tool("Glob", {"pattern": "*"}, response={"filenames": ["app.py"], "numFiles": 1})
+    spooled = [json.loads(line) for p in (home / "spool").glob("*.ndjson") for line in p.read_text().splitlines()]
+    assert {e["type"] for e in spooled} >= {"prompt", "tool_call"}
+    assert len({e["trace_id"] for e in spooled}) == 1
+    prompt = next(e for e in spooled if e["type"] == "prompt")
+    call = next(e for e in spooled if e["type"] == "tool_call")
+    assert call["parent_span_id"] == prompt["span_id"]

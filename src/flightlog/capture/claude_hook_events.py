@@ -89,7 +89,11 @@ class HookSession:
     def turn(self, data: dict[str, Any]) -> tuple[str, str]:
         """Return (trace_id, prompt span id) of the current turn."""
         prompt_id = data.get("prompt_id")
-        key = prompt_id if isinstance(prompt_id, str) and prompt_id else self.load("turn.json").get("key", "session")
+        key = self.load("turn.json").get("key", "session")
+        # A turn whose UserPromptSubmit came without a prompt id keeps the key made then, even
+        # if its tool calls carry one (else its calls would form a second trace).
+        if isinstance(prompt_id, str) and prompt_id and not str(key).startswith("turn-"):
+            key = prompt_id
         trace = shape.turn_trace_id(self.id, str(key))
         return trace, shape.prompt_span_id(trace)
 
