@@ -166,8 +166,8 @@ def test_an_ask_waits_for_a_signed_approval_and_refuses_forgeries(
     calls = {e["payload"]["tool_call_id"]: e["status"] for e in by_type["tool_call"]}
     assert calls == {"toolu_1": "denied", "toolu_2": "ok"}
     metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
-    # the ssh write (its policy_evaluation and tool_call) and the two bypass attempts
-    assert "flightlog_denied_actions_total 4.0" in metrics
+    # the ssh write (its tool_call; not also the evaluation that denied it) and the two bypass attempts
+    assert "flightlog_denied_actions_total 3.0" in metrics
     flightlog("verify", check=True)
 
 
