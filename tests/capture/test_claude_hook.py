@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -536,3 +537,56 @@ def test_a_prompt_without_a_prompt_id_keeps_its_calls_in_its_trace(
     prompt = next(e for e in spooled if e["type"] == "prompt")
     call = next(e for e in spooled if e["type"] == "tool_call")
     assert call["parent_span_id"] == prompt["span_id"]
+
+
+def _telemetry(prompt_id: str, *records: tuple[str, dict[str, str]]) -> dict[str, Any]:
+    """Claude Code's OTLP/JSON log export of some events of one prompt."""
+
+    def attrs(values: dict[str, str]) -> list[dict[str, Any]]:
+        return [{"key": k, "value": {"stringValue": v}} for k, v in values.items()]
+
+    now = str(time.time_ns())
+    logs = [
+        {
+            "timeUnixNano": now,
+            "body": {"stringValue": f"claude_code.{name}"},
+            "attributes": attrs({"event.name": name, "session.id": SESSION, "prompt.id": prompt_id, **extra}),
+        }
+        for name, extra in records
+    ]
+    scope = {"scope": {"name": "com.anthropic.claude_code.events"}, "logRecords": logs}
+    resource = {"attributes": attrs({"service.name": "claude-code"})}
+    return {"resourceLogs": [{"resource": resource, "scopeLogs": [scope]}]}
+
+
+def test_hook_and_telemetry_record_each_prompt_and_tool_call_once(
+    home: Path, workspace: Path, server: Server, flightlog: CliRunner
+) -> None:
+    """`install claude-code --telemetry`: both sources send a turn's prompt and tool calls; the
+    collector keeps one of each, whichever comes first, and the model calls under the prompt."""
+    agent = Agent(home, workspace, server.url)
+    session_records = [
+        ("user_prompt", {"prompt": "List the files"}),
+        ("api_request", {"model": "claude-sonnet-4-5", "input_tokens": "1200", "output_tokens": "40"}),
+        ("tool_result", {"tool_name": "Glob", "tool_use_id": "toolu_01", "success": "true"}),
+    ]
+    # Hook first (the usual order: telemetry is exported in batches), then telemetry.
+    first_prompt = "13131313-1313-4131-8131-131313131313"
+    agent.prompt("List the files", first_prompt)
+    agent.tool("Glob", {"pattern": "*"}, response={"filenames": ["app.py"], "numFiles": 1})  # toolu_01
+    assert httpx.post(server.url + "/v1/logs", json=_telemetry(first_prompt, *session_records)).status_code == 200
+    # Telemetry first, then the hook.
+    second_prompt = "14141414-1414-4141-8141-141414141414"
+    records = [(n, {**a, "tool_use_id": "toolu_02"} if n == "tool_result" else a) for n, a in session_records]
+    assert httpx.post(server.url + "/v1/logs", json=_telemetry(second_prompt, *records)).status_code == 200
+    agent.prompt("List the files", second_prompt)
+    agent.tool("Glob", {"pattern": "*"}, response={"filenames": ["app.py"], "numFiles": 1})  # toolu_02
+    events = _events(flightlog)
+    for trace in {e["trace_id"] for e in events}:
+        turn = [e for e in events if e["trace_id"] == trace]
+        kinds = sorted(e["type"] for e in turn)
+        assert kinds.count("prompt") == 1 and kinds.count("tool_call") == 1 and "model_call" in kinds, kinds
+        prompt = next(e for e in turn if e["type"] == "prompt")
+        model = next(e for e in turn if e["type"] == "model_call")
+        assert model["parent_span_id"] == prompt["span_id"]
+    assert len({e["trace_id"] for e in events}) == 2

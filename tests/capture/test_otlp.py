@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from flightlog.capture import otlp
+from flightlog.capture import claude_shape, otlp
 from flightlog.capture.otlp import (
     OtlpBatch,
     OtlpDecodeError,
@@ -901,7 +901,13 @@ def test_claude_code_log_ids_are_deterministic() -> None:
     expected_trace = hashlib.sha256(b"flightlog-trace:sess-1:prompt-1").digest()[:16].hex()
     assert {e["trace_id"] for e in first} == {expected_trace}  # one trace per prompt
     assert len({e["span_id"] for e in first}) == len(first)
-    assert all("parent_span_id" not in e for e in first)
+    # The spans the Claude Code hook gives the same prompt and tool call, so that the collector
+    # keeps one of each; the rest hang under the prompt.
+    prompt, *rest = first
+    assert prompt["span_id"] == claude_shape.prompt_span_id(expected_trace)
+    assert all(e["parent_span_id"] == prompt["span_id"] for e in rest)
+    result = next(e for e in rest if e["type"] == "tool_call")
+    assert result["span_id"] == claude_shape.tool_span_id("sess-1", "toolu_1")
     # the same events in JSON map to the same ids
     assert logs_to_events(to_otlp_json(claude_code_session()), JSON).events == first
 

@@ -62,6 +62,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from flightlog.capture import claude_shape
 from flightlog.errors import ValidationError
 from flightlog.ids import derive_id, stable_event_id, unix_ms
 
@@ -237,6 +238,7 @@ def log_to_event(record: LogRecord, scope: Scope, index: int) -> Event | None:
     sequence = attrs.get("event.sequence")
     item_key = f"{timestamp}:{name}:{sequence if sequence is not None else f'#{index}'}"
     parent = None
+    span_id = ""
     if any(trace):
         trace_id = trace.hex()
         parent = span.hex() if any(span) else None
@@ -248,7 +250,19 @@ def log_to_event(record: LogRecord, scope: Scope, index: int) -> Event | None:
         else:
             seed = f"{session or ''}:{prompt_id}" if prompt_id is not None else session or ""
         trace_id = derive_id(f"flightlog-trace:{seed}", 16)
-    span_id = derive_id(f"flightlog-span:{trace_id}:{item_key}", 8)
+        if claude and session is not None and isinstance(prompt_id, str):
+            # The spans the Claude Code hook gives the same turn: its prompt and tool calls are
+            # then one event each, whichever source the collector hears first (it skips a
+            # span already stored), and the rest hang under the prompt.
+            prompt_span = claude_shape.prompt_span_id(trace_id)
+            tool_use = _peek_text(attrs, "tool_use_id", "gen_ai.tool.call.id")
+            if handler is _user_prompt:
+                span_id = prompt_span
+            else:
+                parent = prompt_span
+                if handler is _tool_result and tool_use is not None:
+                    span_id = claude_shape.tool_span_id(session, tool_use)
+    span_id = span_id or derive_id(f"flightlog-span:{trace_id}:{item_key}", 8)
     event = _envelope(attrs, scope, trace_id, span_id, timestamp)
     event["event_id"] = stable_event_id(f"flightlog-otlp-log:{trace_id}:{span_id}", unix_ms(timestamp))
     if parent is not None:

@@ -81,6 +81,8 @@ class ServerSettings:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+# The event types Claude Code's hook and telemetry both record for one span (see `unrecorded`).
+_SHARED_SPAN_TYPES: Final = frozenset({"prompt", "tool_call"})
 
 
 def _error(status: int, message: str, details: list[dict[str, Any]] | None = None) -> JSONResponse:
@@ -149,6 +151,16 @@ class Collector:
         if not role_allows(token.role, need):
             return _error(403, f"a {token.role} token may not do this (needs {need})")
         return None
+
+    def unrecorded(self, entries: list[PendingEntry]) -> list[PendingEntry]:
+        """The entries whose span (trace, span id and type) the ledger does not hold yet. Claude
+        Code's hook and its telemetry both record a turn's prompt and tool calls, under the same
+        ids: the first to arrive is kept (the hook's, mostly: telemetry is sent in batches)."""
+        shared = [e for e in entries if e.columns.type in _SHARED_SPAN_TYPES]
+        if not shared:
+            return entries
+        held = self.ledger.store.recorded_spans([e.columns.trace_id for e in shared])
+        return [e for e in entries if (e.columns.span_id, e.columns.type) not in held]
 
     async def store(self, entries: list[PendingEntry], source: str) -> list[int]:
         """Append durably off the event loop, refusing work past the pending limit."""
@@ -369,7 +381,9 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
             }
         )
 
-    def otlp_route(decode: Decoder, respond: Callable[[otlp.OtlpBatch, str], bytes]) -> Handler:
+    def otlp_route(
+        decode: Decoder, respond: Callable[[otlp.OtlpBatch, str], bytes], once_per_span: bool = False
+    ) -> Handler:
         async def handler(request: Request) -> Response:
             c = collector()
             ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -396,6 +410,8 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
                 c.metrics.rejected.labels("otlp", "validation").inc(len(bad))
             for r in bad:  # r.index counts the mapped events, not the request's items
                 batch.reject(f"event {r.index}: {r.field}: {r.reason}")
+            if good and once_per_span:
+                good = await run_in_threadpool(c.unrecorded, good)
             if good:
                 try:
                     await c.store(good, "otlp")
@@ -505,7 +521,8 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
 
     routes = [
         Route("/v1/traces", otlp_route(otlp.traces_to_events, otlp.trace_response), methods=["POST"]),
-        Route("/v1/logs", otlp_route(otlp.logs_to_events, otlp.logs_response), methods=["POST"]),
+        # Log records: Claude Code's telemetry, whose prompt and tool calls its hook may have sent.
+        Route("/v1/logs", otlp_route(otlp.logs_to_events, otlp.logs_response, once_per_span=True), methods=["POST"]),
         Route("/v1/metrics", post_metrics, methods=["POST"]),
         Route("/api/v1/events", post_events, methods=["POST"]),
         Route("/api/v1/events/{event_id}", get_event, methods=["GET"]),

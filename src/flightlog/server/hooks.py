@@ -54,6 +54,7 @@ async def claude_code_hook(request: Request, collector: Collector) -> Response:
             if bad:
                 collector.metrics.rejected.labels(SOURCE, "validation").inc(len(bad))
                 _log.warning("claude-code hook: %d event(s) refused: %s %s", len(bad), bad[0].field, bad[0].reason)
+            good = await run_in_threadpool(collector.unrecorded, good) if good else good
             if good:
                 await collector.store(good, SOURCE)
     except Exception as exc:  # fail open, as the command hook does
