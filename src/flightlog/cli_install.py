@@ -68,7 +68,8 @@ URL_OPTION = click.option(
     default=DEFAULT_URL,
     show_default=True,
     show_envvar=True,
-    help="The flightlog collector's base URL, for the telemetry settings and --transport http.",
+    help="The flightlog collector's base URL, for the command hooks ($FLIGHTLOG_URL in the settings' env when "
+    "not the default), the telemetry settings and --transport http.",
 )
 
 
@@ -103,10 +104,16 @@ def install_claude_code(
     file = _read(_settings_path(project, user), user)
     command = ci.hook_command(_flightlog_argv())
     env = ci.telemetry_env(_check_url(url)) if telemetry else {}
+    if url != DEFAULT_URL:  # the command hooks find the collector by $FLIGHTLOG_URL, like telemetry by its env
+        env = {**env, "FLIGHTLOG_URL": _check_url(url)}
     http_url = _check_url(url).rstrip("/") + ci.HTTP_PATH if transport == "http" else None
 
     def change(settings: dict[str, Any]) -> dict[str, Any]:
         settings = ci.add_hooks(settings, command, http_url)
+        block = settings.get("env")
+        if url == DEFAULT_URL and isinstance(block, dict) and "FLIGHTLOG_URL" in block:
+            # installed again for the default collector: an earlier --url must not linger
+            settings = ci.remove_env(settings, {"FLIGHTLOG_URL": block["FLIGHTLOG_URL"]})
         return ci.add_env(settings, env) if env else settings
 
     new = _edit(file, change)
@@ -143,6 +150,7 @@ def uninstall_claude_code(project: Path | None, user: bool, dry_run: bool, url: 
     # The telemetry entries are ours only while they send to flightlog.
     if isinstance(env, dict) and env.get("OTEL_EXPORTER_OTLP_ENDPOINT") == endpoint:
         new = ci.remove_env(new, ours, before)
+    new = ci.remove_env(new, {"FLIGHTLOG_URL": url}, before)  # only while it still names --url
     if not _write(file, new, dry_run):
         _say(f"flightlog is not installed in {file.path}; nothing changed", dry_run)
         return

@@ -234,6 +234,7 @@ def test_telemetry_env_added_and_removed(project: Path, home: Path) -> None:
         "CLAUDE_CODE_ENHANCED_TELEMETRY_BETA": "1",
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
         "OTEL_EXPORTER_OTLP_ENDPOINT": url,
+        "FLIGHTLOG_URL": url,  # for the command hooks: not the default port
     }
     # Uninstall elsewhere (other URL): the env is not flightlog's there, so it stays.
     assert run("uninstall", "claude-code", cwd=project, home=home).returncode == 0
