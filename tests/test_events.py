@@ -129,6 +129,12 @@ def test_defaults_and_utc_timestamp() -> None:
     assert event["timestamp"] == "2026-01-02T01:04:05.500000Z"
     assert event["status"] == "ok" and event["redactions"] == [] and event["source"]["kind"]
     validate_event(event)  # the stored form is valid too
+    # A payload that reports an error makes a missing status "error" (a failed call counts as one).
+    failed = make_event(1, payload={"tool_name": "Bash", "error": "exit 2"})
+    failed.pop("status", None)
+    assert fill_defaults(validate_event(failed))["status"] == "error"
+    assert fill_defaults(validate_event({**failed, "status": "ok"}))["status"] == "ok"
+    assert fill_defaults(validate_event(make_event(1, payload={"tool_name": "Bash", "error": None})))["status"] == "ok"
 
 
 def test_event_ids_are_time_ordered_uuid7() -> None:

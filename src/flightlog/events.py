@@ -171,7 +171,9 @@ def fill_defaults(event: Event, source_kind: str = "api") -> Event:
     out = dict(event)
     if "event_id" not in out:
         out["event_id"] = new_event_id()
-    out.setdefault("status", "ok")
+    if "status" not in out:  # a payload that reports an error is a failure, unless told otherwise
+        payload = out.get("payload")
+        out["status"] = "error" if isinstance(payload, dict) and payload.get("error") else "ok"
     out.setdefault("source", {"kind": source_kind})
     out.setdefault("redactions", [])
     out.setdefault("signatures", [])
