@@ -31,7 +31,7 @@ from typing import Any, Final, TypeAlias, cast
 
 import re2
 
-from flightlog._internal.jsonwalk import MAX_DEPTH, _format_path, _keys, _named_strings, _rebuild, _strings
+from flightlog._internal.jsonwalk import MAX_DEPTH, _format_path, _keys, _named_strings, _rebuild, _walk_strings
 from flightlog.errors import RedactionRuleError
 from flightlog.secret_fields import FIELD_KIND, is_secret_name, is_secret_value
 
@@ -259,7 +259,7 @@ class Redactor:
             return text, [Redaction(kind, path) for kind in kinds]
         if not isinstance(value, dict | list | tuple):
             return value, []
-        strings = _strings(value, path)
+        strings, named_secret = _walk_strings(value, path, wanted=is_secret_name)
         if not strings:
             return value, []
         joined = _unmarked(_SEPARATOR.join(strings))
@@ -283,7 +283,7 @@ class Redactor:
         # sees the name beside the value there.
         named = [
             (keys, text)
-            for keys, text in _named_strings(value, is_secret_name)
+            for keys, text in (_named_strings(value, is_secret_name) if named_secret else ())
             if is_secret_value(text) and "[REDACTED:" not in text  # a text rule already took it
         ]
         if named:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from typing import Final
 
 __all__ = ["FIELD_KIND", "is_secret_name", "is_secret_value"]
@@ -44,18 +45,21 @@ _SECRET_PAIRS: Final = frozenset(
 # Values that are not the secret itself: empty, a placeholder, a reference to one kept elsewhere.
 _NOT_SECRET: Final = frozenset({"", "true", "false", "null", "none", "redacted", "***", "xxx", "changeme"})
 _REFERENCE: Final = re.compile(r"^(\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*|<[^>]*>|\*+|x+)$")
-_names: dict[str, bool] = {}  # member names repeat across events (attribute names): decide once
 
 
-def is_secret_name(name: str) -> bool:
-    """True when a member called `name` holds a secret (by whole words, any case)."""
-    known = _names.get(name)
-    if known is None:
+class _Decisions(dict[str, bool]):
+    # Member names repeat across events (attribute names): each is decided once, and a known one
+    # costs a dict lookup in C (`__getitem__`), not a Python call: the check runs on every member.
+    def __missing__(self, name: str) -> bool:
         words = [w.lower() for w in _WORD.findall(name)]
         known = any(w in _SECRET_WORDS for w in words) or any(p in _SECRET_PAIRS for p in itertools.pairwise(words))
-        if len(_names) < 65_536:
-            _names[name] = known
-    return known
+        if len(self) < 65_536:
+            self[name] = known
+        return known
+
+
+is_secret_name: Final[Callable[[str], bool]] = _Decisions().__getitem__
+"""True when a member called `name` holds a secret (by whole words, any case)."""
 
 
 def is_secret_value(text: str) -> bool:
