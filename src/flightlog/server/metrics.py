@@ -196,8 +196,8 @@ class CollectorMetrics:
             if kind == "prompt":
                 self.turns.inc()
                 self._prompt(entry)
-            elif (turn := self._turns.get(col.trace_id)) is None or not turn.ended:
-                self._turn(col.trace_id).last = max(self._turn(col.trace_id).last, _seconds(col.timestamp))
+            elif not (turn := self._turn(col.trace_id)).ended:
+                turn.last = max(turn.last, _seconds(col.timestamp))
         for kind, n in kinds.items():  # one labelled child lookup per kind, not per event
             self.stored.labels(source, kind).inc(n)
 
