@@ -769,3 +769,23 @@ def test_values_under_secret_names_are_redacted_whole(redactor: Redactor) -> Non
     ]
     assert {r.kind for r in found} == {"secret-field"}
     assert redactor.redact_value(redacted) == (redacted, [])  # idempotent
+
+
+def test_everything_under_a_secret_name_goes_and_records_follow_document_order(redactor: Redactor) -> None:
+    marker = "[REDACTED:secret-field]"
+    value = {
+        # a text rule takes the token, and the rest is no less secret
+        "a": {"DB_PASSWORD": "Hunter2Pass;" + "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"},
+        "b": [{"Authorization": ["Basic dXNlcjpodW50ZXIy"]}],  # OTel header attributes are lists
+        "c": {"cookie": ("sid=1234abcd",)},
+        "env": {"PWD": "/home/dev/app", "OLDPWD": "/home/dev"},  # directories, not passwords
+    }
+    redacted, found = redactor.redact_value(value)
+    assert redacted == {
+        "a": {"DB_PASSWORD": marker},  # the part no text rule knew goes too
+        "b": [{"Authorization": [marker]}],
+        "c": {"cookie": (marker,)},
+        "env": value["env"],
+    }
+    fields = [r.path for r in found if r.kind == "secret-field"]
+    assert fields == ["$['a']['DB_PASSWORD']", "$['b'][0]['Authorization'][0]", "$['c']['cookie'][0]"]

@@ -103,17 +103,21 @@ def install_claude_code(
     """
     file = _read(_settings_path(project, user), user)
     command = ci.hook_command(_flightlog_argv())
-    env = ci.telemetry_env(_check_url(url)) if telemetry else {}
+    url = _check_url(url).rstrip("/")
+    env = ci.telemetry_env(url) if telemetry else {}
     if url != DEFAULT_URL:  # the command hooks find the collector by $FLIGHTLOG_URL, like telemetry by its env
-        env = {**env, "FLIGHTLOG_URL": _check_url(url)}
+        env = {**env, "FLIGHTLOG_URL": url}
+    # What the file held before flightlog: the backup of a first install, or the file itself now.
+    before = _pre_install(file.path) if ci.hooked_events(file.settings) else file.settings
     http_url = _check_url(url).rstrip("/") + ci.HTTP_PATH if transport == "http" else None
 
     def change(settings: dict[str, Any]) -> dict[str, Any]:
         settings = ci.add_hooks(settings, command, http_url)
         block = settings.get("env")
         if url == DEFAULT_URL and isinstance(block, dict) and "FLIGHTLOG_URL" in block:
-            # installed again for the default collector: an earlier --url must not linger
-            settings = ci.remove_env(settings, {"FLIGHTLOG_URL": block["FLIGHTLOG_URL"]})
+            # installed again for the default collector: an earlier --url of ours must not
+            # linger (a value the file had before flightlog was installed is given back)
+            settings = ci.remove_env(settings, {"FLIGHTLOG_URL": block["FLIGHTLOG_URL"]}, before)
         return ci.add_env(settings, env) if env else settings
 
     new = _edit(file, change)
@@ -150,13 +154,13 @@ def uninstall_claude_code(project: Path | None, user: bool, dry_run: bool, url: 
     # The telemetry entries are ours only while they send to flightlog.
     if isinstance(env, dict) and env.get("OTEL_EXPORTER_OTLP_ENDPOINT") == endpoint:
         new = ci.remove_env(new, ours, before)
-    new = ci.remove_env(new, {"FLIGHTLOG_URL": url}, before)  # only while it still names --url
+    new = ci.remove_env(new, {"FLIGHTLOG_URL": url.rstrip("/")}, before)  # only while it still names --url
     if not _write(file, new, dry_run):
         _say(f"flightlog is not installed in {file.path}; nothing changed", dry_run)
         return
     what = [f"{len(events)} events"] if events else []
     if new.get("env") != env:
-        what.append("the telemetry settings")
+        what.append("the telemetry and collector settings")
     _say(f"removed flightlog from {' and '.join(what)} in {file.path}", dry_run)
     _say(f"previous file kept as {_backup_path(file.path).name}", dry_run)
 

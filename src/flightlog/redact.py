@@ -284,7 +284,8 @@ class Redactor:
         named = [
             (keys, text)
             for keys, text in (_named_strings(value, is_secret_name) if named_secret else ())
-            if is_secret_value(text) and "[REDACTED:" not in text  # a text rule already took it
+            # unless text rules left nothing but markers and blanks
+            if is_secret_value(text) and _MARKER_TEXT.sub("", text).strip()
         ]
         if named:
             records += [Redaction(FIELD_KIND, _format_path(path, value, keys)) for keys, _ in named]

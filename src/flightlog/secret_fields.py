@@ -42,6 +42,8 @@ _SECRET_WORDS: Final = frozenset(
 _SECRET_PAIRS: Final = frozenset(
     {("api", "key"), ("private", "key"), ("access", "key"), ("signing", "key"), ("session", "key"), ("client", "key")}
 )
+# The shell's current and previous directory in an environment map, not a password ("pwd").
+_SHELL_DIRS: Final = frozenset({"pwd", "oldpwd"})
 # Values that are not the secret itself: empty, a placeholder, a reference to one kept elsewhere.
 _NOT_SECRET: Final = frozenset({"", "true", "false", "null", "none", "redacted", "***", "xxx", "changeme"})
 _REFERENCE: Final = re.compile(r"^(\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*|<[^>]*>|\*+|x+)$")
@@ -53,6 +55,7 @@ class _Decisions(dict[str, bool]):
     def __missing__(self, name: str) -> bool:
         words = [w.lower() for w in _WORD.findall(name)]
         known = any(w in _SECRET_WORDS for w in words) or any(p in _SECRET_PAIRS for p in itertools.pairwise(words))
+        known = known and name.lower() not in _SHELL_DIRS
         if len(self) < 65_536:
             self[name] = known
         return known

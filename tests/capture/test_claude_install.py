@@ -440,3 +440,15 @@ def test_http_transport_posts_to_the_collector_and_uninstalls_cleanly(project: P
     assert all(len(groups[0]["hooks"]) == 1 for groups in json.loads(path.read_text("utf-8"))["hooks"].values())
     assert run("uninstall", "claude-code", cwd=project, home=home).returncode == 0
     assert json.loads(path.read_bytes()) == json.loads(original)
+
+
+def test_a_collector_url_of_the_users_own_is_kept(project: Path, home: Path) -> None:
+    path = project / ".claude" / "settings.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"env": {"FLIGHTLOG_URL": "http://10.0.0.5:4318", "OTHER": "1"}}), "utf-8")
+    assert run("install", "claude-code", cwd=project, home=home).returncode == 0
+    assert json.loads(path.read_text("utf-8"))["env"] == {"FLIGHTLOG_URL": "http://10.0.0.5:4318", "OTHER": "1"}
+    assert run("install", "claude-code", cwd=project, home=home).returncode == 0  # again: no change
+    assert json.loads(path.read_text("utf-8"))["env"]["FLIGHTLOG_URL"] == "http://10.0.0.5:4318"
+    assert run("uninstall", "claude-code", cwd=project, home=home).returncode == 0
+    assert json.loads(path.read_text("utf-8")) == {"env": {"FLIGHTLOG_URL": "http://10.0.0.5:4318", "OTHER": "1"}}

@@ -37,13 +37,15 @@ def _walk_strings(
         for key, child in stack[-1]:
             if type(child) is str:
                 append(child)
-                if wanted is not None and not named and type(key) is str and wanted(key):
+                if wanted is not None and not named and isinstance(key, str) and wanted(key):
                     named = True
             elif (kind := type(child)) is int or kind is bool or kind is float or child is None:
                 continue
             elif isinstance(child, _CONTAINERS):
                 if len(stack) >= limit:
                     raise ValidationError(path, f"nested deeper than {limit} levels")
+                if wanted is not None and not named and isinstance(key, str) and wanted(key):
+                    named = True  # a list of header values under "Authorization", say
                 stack.append(_items(child))
                 break
             elif isinstance(child, str):
@@ -56,18 +58,29 @@ def _walk_strings(
 
 
 def _named_strings(value: object, wanted: Callable[[str], bool]) -> list[tuple[tuple[Any, ...], str]]:
-    # (keys from value down, text) of every string that is a dict member whose name `wanted`
-    # accepts. Only called on values `_walk_strings` has walked, so their depth is already bounded.
+    # (keys from value down, text) of every string at or below a dict member whose name `wanted`
+    # accepts, in document order. Only called on values `_walk_strings` has walked, so their
+    # depth is already bounded.
     found: list[tuple[tuple[Any, ...], str]] = []
-    stack: list[tuple[tuple[Any, ...], object]] = [((), value)]
+    keys: list[Any] = []
+    under: list[bool] = [False]  # per open container: is it at or below a wanted name?
+    stack = [_items(value)]
     while stack:
-        keys, node = stack.pop()
-        for key, child in _items(node):
+        for key, child in stack[-1]:
+            hit = under[-1] or (isinstance(key, str) and wanted(key))
             if isinstance(child, str):
-                if isinstance(key, str) and wanted(key):
+                if hit:
                     found.append(((*keys, key), child))
             elif isinstance(child, _CONTAINERS):
-                stack.append(((*keys, key), child))
+                keys.append(key)
+                under.append(hit)
+                stack.append(_items(child))
+                break
+        else:
+            stack.pop()
+            under.pop()
+            if keys:
+                keys.pop()
     return found
 
 

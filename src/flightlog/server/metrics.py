@@ -5,8 +5,9 @@ Signals, each derived from stored events as they are committed:
   turn (`flightlog_action_latency_seconds`). A turn is a trace with a prompt. It ends when its
   prompt arrives with a duration (an OpenTelemetry `invoke_agent` or SDK agent run span ends
   after its children: then the later of that end and the last child), or else when the next
-  prompt of the same session arrives (Claude Code hooks). Turns that span a collector restart
-  are not measured;
+  prompt of the same session arrives (Claude Code hooks). Not measured: turns that span a
+  collector restart, a session's last hook turn, and prompts with neither a duration nor a
+  session;
 - tool failure rate: `flightlog_tool_failures_total / flightlog_tool_calls_total`;
 - rollback rate: `flightlog_rollbacks_total / flightlog_turns_total` (rollbacks per agent turn;
   `flightlog_commits_total` counts the agents' commits beside it);
@@ -207,6 +208,8 @@ class CollectorMetrics:
             turn = self._turns[trace_id] = _Turn()
             while len(self._turns) > _MAX_TRACKED_TRACES:
                 self._turns.popitem(last=False)
+        else:  # least recently seen goes first: a running turn stays
+            self._turns.move_to_end(trace_id)
         return turn
 
     def _prompt(self, entry: PendingEntry) -> None:
@@ -218,6 +221,7 @@ class CollectorMetrics:
             previous = self._turns.get(self._session_turn.get(col.session_id, ""))
             if previous is not None and previous is not turn:
                 self._end(previous)
+            self._session_turn.pop(col.session_id, None)  # re-inserted last: the newest session
             self._session_turn[col.session_id] = col.trace_id
             if len(self._session_turn) > _MAX_TRACKED_TRACES:
                 self._session_turn.pop(next(iter(self._session_turn)))
