@@ -590,3 +590,17 @@ def test_hook_and_telemetry_record_each_prompt_and_tool_call_once(
         model = next(e for e in turn if e["type"] == "model_call")
         assert model["parent_span_id"] == prompt["span_id"]
     assert len({e["trace_id"] for e in events}) == 2
+
+
+def test_stop_ends_the_turn_for_the_latency_signal(home: Path, workspace: Path, server: Server) -> None:
+    agent = Agent(home, workspace, server.url)
+    agent.prompt("List the files", "15151515-1515-4151-8151-151515151515")
+    agent.tool("Glob", {"pattern": "*"}, response={"filenames": ["app.py"], "numFiles": 1})
+
+    def turns_measured() -> float:
+        text = httpx.get(server.url + "/metrics").text
+        return float(text.split("flightlog_action_latency_seconds_count ")[1].split()[0])
+
+    assert turns_measured() == 0  # the turn is still running
+    agent.hook("Stop", stop_hook_active=False)
+    assert turns_measured() == 1

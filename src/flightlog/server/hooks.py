@@ -57,6 +57,8 @@ async def claude_code_hook(request: Request, collector: Collector) -> Response:
             good = await run_in_threadpool(collector.unrecorded, good) if good else good
             if good:
                 await collector.store(good, SOURCE)
+        if data.get("hook_event_name") == "Stop":  # after its events: the turn's last ones
+            collector.metrics.end_session_turn(data.get("session_id"))
     except Exception as exc:  # fail open, as the command hook does
         _log.warning("claude-code hook failed (%s: %s); answering nothing", type(exc).__name__, exc)
         return Response(status_code=200)

@@ -5,8 +5,8 @@ Signals, each derived from stored events as they are committed:
   turn (`flightlog_action_latency_seconds`). A turn is a trace with a prompt. It ends when its
   prompt arrives with a duration (an OpenTelemetry `invoke_agent` or SDK agent run span ends
   after its children: then the later of that end and the last child), or else when the next
-  prompt of the same session arrives (Claude Code hooks). Not measured: turns that span a
-  collector restart, a session's last hook turn, and prompts with neither a duration nor a
+  prompt of the same session arrives or Claude Code's Stop hook reaches the collector. Not
+  measured: turns that span a collector restart, and prompts with neither a duration nor a
   session;
 - tool failure rate: `flightlog_tool_failures_total / flightlog_tool_calls_total`;
 - rollback rate: `flightlog_rollbacks_total / flightlog_turns_total` (rollbacks per agent turn;
@@ -228,6 +228,12 @@ class CollectorMetrics:
         duration = entry.event.get("duration_ms")  # prompts are few: decoding one is cheap
         if isinstance(duration, int | float):
             turn.last = max(turn.last, turn.start + duration / 1000)
+            self._end(turn)
+
+    def end_session_turn(self, session_id: object) -> None:
+        """The session's current turn is over (Claude Code's Stop hook reached the collector)."""
+        trace = self._session_turn.get(session_id) if isinstance(session_id, str) else None
+        if trace is not None and (turn := self._turns.get(trace)) is not None:
             self._end(turn)
 
     def _end(self, turn: _Turn) -> None:
