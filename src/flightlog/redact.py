@@ -31,7 +31,7 @@ from typing import Any, Final, TypeAlias, cast
 
 import re2
 
-from flightlog._internal.jsonwalk import MAX_DEPTH, _format_path, _keys, _named_strings, _rebuild, _walk_strings
+from flightlog._internal.jsonwalk import MAX_DEPTH, _format_path, _keys, _rebuild, _walk_strings
 from flightlog.errors import RedactionRuleError
 from flightlog.secret_fields import FIELD_KIND, is_secret_name, is_secret_value
 
@@ -259,7 +259,7 @@ class Redactor:
             return text, [Redaction(kind, path) for kind in kinds]
         if not isinstance(value, dict | list | tuple):
             return value, []
-        strings, named_secret = _walk_strings(value, path, wanted=is_secret_name)
+        strings, named = _walk_strings(value, path, wanted=is_secret_name)
         if not strings:
             return value, []
         joined = _unmarked(_SEPARATOR.join(strings))
@@ -271,26 +271,20 @@ class Redactor:
                 text, kinds = self._redact(strings[i], self._candidates(strings[i], hits))
                 if kinds:
                     found[i] = (text, kinds)
-        if found:
-            keys = _keys(value, found.keys())
-            records = [
-                Redaction(kind, _format_path(path, value, keys[i])) for i in sorted(found) for kind in found[i][1]
-            ]
-            value = _rebuild(value, [(keys[i], found[i][0]) for i in found])
-        else:
-            records = []
-        # What is left under a secret's name (`"DB_PASSWORD": "…"`) goes whole: no text rule
-        # sees the name beside the value there.
-        named = [
-            (keys, text)
-            for keys, text in (_named_strings(value, is_secret_name) if named_secret else ())
-            # unless text rules left nothing but markers and blanks
-            if is_secret_value(text) and _MARKER_TEXT.sub("", text).strip()
+        # What is left under a secret's name (`"DB_PASSWORD": "…"`) goes whole: no text rule sees
+        # the name beside the value there; unless text rules left nothing but markers and blanks.
+        whole = [
+            i
+            for i in named
+            if is_secret_value(left := found[i][0] if i in found else strings[i]) and _MARKER_TEXT.sub("", left).strip()
         ]
-        if named:
-            records += [Redaction(FIELD_KIND, _format_path(path, value, keys)) for keys, _ in named]
-            value = _rebuild(value, [(keys, f"[REDACTED:{FIELD_KIND}]") for keys, _ in named])
-        return value, records
+        if not found and not whole:
+            return value, []
+        keys = _keys(value, [*found, *whole])
+        records = [Redaction(kind, _format_path(path, value, keys[i])) for i in sorted(found) for kind in found[i][1]]
+        records += [Redaction(FIELD_KIND, _format_path(path, value, keys[i])) for i in whole]
+        changes = {i: text for i, (text, _) in found.items()} | dict.fromkeys(whole, f"[REDACTED:{FIELD_KIND}]")
+        return _rebuild(value, [(keys[i], text) for i, text in changes.items()]), records
 
     def _hits(self, text: str) -> tuple[int, ...]:
         # Indices of the keywords that occur anywhere in text (one RE2 set pass).

@@ -122,15 +122,15 @@ def ui_routes(collector: Callable[[], Collector]) -> list[BaseRoute]:
         cursor = min(int(cursor_text), MAX_CURSOR) if cursor_text.isascii() and cursor_text.isdigit() else None
         header = checkpoint_header(await run_in_threadpool(_checkpoint, c))
         try:
-            f.update((k, v or "") for k, v in trace_filters(f).items())
+            filters = trace_filters(f)
         except ValueError as exc:
             return _html(page("Traces", list_body(shown, [], None, None, False, str(exc)), header, "list"), 400)
+        f.update((k, v or "") for k, v in filters.items())  # for the search path's own filter
         if f["q"] or f["repo"]:
             groups = await run_in_threadpool(_search, c, f)
             note = f"Traces of the newest {SEARCH_HITS} matching events, every filter applied to the matching event."
             body = list_body(shown, None, groups, None, False, note)
         else:
-            filters: dict[str, str | None] = {k: f[k] or None for k in FILTERS if k not in ("q", "repo")}
             rows = await run_in_threadpool(query_traces, c.ledger.store, filters, PAGE_SIZE, cursor)
             next_cursor = rows[-1]["cursor"] if len(rows) == PAGE_SIZE else None
             next_page = next_cursor if isinstance(next_cursor, int) else None
