@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from tests.conftest import TRACE, CliRunner, jsonl, make_event
@@ -115,21 +113,16 @@ def test_ingesting_the_same_ids_again_stores_nothing_new(flightlog: CliRunner, t
     flightlog("verify", check=True)
 
 
-def test_a_data_directory_that_cannot_be_written_is_one_clear_line() -> None:
-    # Under the system's temporary folder: pytest's own is private to its user.
-    tmp_path = Path(tempfile.mkdtemp(prefix="flightlog-readonly-"))
+def test_a_data_directory_that_cannot_be_written_is_one_clear_line(tmp_path: Path) -> None:
     home = tmp_path / "home"
     cli = [sys.executable, "-m", "flightlog", "--home", str(home)]
     made = subprocess.run([*cli, "ingest", "-"], input=jsonl([make_event(0)]), capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
-    # Root writes anywhere: run as nobody then, with the home readable but not writable to it.
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        as_user = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
-        for path in (tmp_path, home, *home.rglob("*")):
-            path.chmod(0o755 if path.is_dir() else 0o644)
-    else:
-        home.chmod(0o555)
+    # Root writes anywhere: then run as root without its capabilities (another user could not
+    # read this checkout, which may sit in a private folder), the home readable, not writable.
+    as_user = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"] if os.geteuid() == 0 else []
+    for path in (home, *home.rglob("*")):
+        path.chmod(0o555 if path.is_dir() else 0o444)
     try:
         for command in (["tokens", "create", "--role", "read"], ["checkpoint"], ["traces"]):
             proc = subprocess.run([*as_user, *cli, *command], capture_output=True, text=True)
@@ -137,8 +130,8 @@ def test_a_data_directory_that_cannot_be_written_is_one_clear_line() -> None:
             assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
             assert proc.stderr.startswith("error: ") and str(home) in proc.stderr
     finally:
-        home.chmod(0o700)
-        shutil.rmtree(tmp_path)
+        for path in (home, *home.rglob("*")):
+            path.chmod(0o700 if path.is_dir() else 0o600)
 
 
 def test_reading_a_home_without_a_ledger_makes_none(flightlog: CliRunner, home: Path) -> None:
