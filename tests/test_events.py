@@ -146,7 +146,10 @@ def test_event_ids_are_time_ordered_uuid7() -> None:
 json_values = st.recursive(
     st.none()
     | st.booleans()
-    | st.integers(-(2**53), 2**53)
+    # rfc8785's integer domain: beyond it flightlog keeps the exact integer on purpose (see
+    # test_canonical_bytes_outside_the_fast_encoder) where rfc8785 refuses; ±2**53 hit that
+    # only by chance, failing one run in many
+    | st.integers(1 - 2**53, 2**53 - 1)
     | st.text()
     | st.floats(allow_nan=False, allow_infinity=False),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
