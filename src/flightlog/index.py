@@ -9,6 +9,7 @@ append behind it (for ~0.3 s per 2,000 entries under load).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import sys
@@ -23,12 +24,17 @@ import orjson
 
 from flightlog._internal.jsonwalk import _strings
 
-__all__ = ["CATCH_UP_STEP", "INDEX_FILE", "SearchHit", "SearchIndex", "event_text"]
+__all__ = ["CATCH_UP_STEP", "INDEX_FILE", "TEXT_FIELDS", "SearchHit", "SearchIndex", "event_text"]
 
 INDEX_FILE: Final = "index.db"
-_SCHEMA: Final = """
+# Contentless (content=''): the index keeps only its term lists, not a second copy of each
+# event's text, which the ledger already holds. Half the file (35 vs 80 MB for 60,000 agent
+# spans) and 2.5 µs less per event to index (8.8 -> 6.3); snippets are cut from the ledger's
+# copy of the hits (`_snippets`).
+_FTS: Final = "fts5(body, tokenize = 'unicode61', content = '')"
+_SCHEMA: Final = f"""
 PRAGMA journal_mode = WAL;
-CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(body, tokenize = 'unicode61');
+CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING {_FTS};
 CREATE TABLE IF NOT EXISTS fts_state (id INTEGER PRIMARY KEY CHECK (id = 0), indexed INTEGER NOT NULL);
 INSERT OR IGNORE INTO fts_state VALUES (0, 0);
 """
@@ -39,7 +45,8 @@ INSERT OR IGNORE INTO fts_state VALUES (0, 0);
 _AUTOMERGE: Final = 16
 CATCH_UP_STEP: Final = 2000  # entries indexed per lock hold by the collector: a search waits at most that
 _MAX_OFFERED: Final = 20_000  # texts held for catch_up (~15 MB); past it they are read from the ledger
-_TEXT_FIELDS: Final = ("type", "agent_id", "session_id", "model", "payload", "user_context")
+# After the type: the fields whose strings are searched, in this order.
+TEXT_FIELDS: Final = ("agent_id", "session_id", "model", "payload", "user_context")
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,7 @@ def event_text(event: dict[str, Any]) -> str:
     """Return the searchable text of an event: its type, agent, model and every string value."""
     # No depth limit: a stored event (from before the limit, or one level deeper for a blob
     # reference) must always be indexable, and a decoded leaf has no cycles; the walk is a loop.
-    return "\n".join(_strings([event.get(field) for field in _TEXT_FIELDS], "$", limit=sys.maxsize))
+    return "\n".join(_strings([event.get("type"), *(event.get(f) for f in TEXT_FIELDS)], "$", limit=sys.maxsize))
 
 
 def _fts_query(text: str) -> str:
@@ -80,6 +87,7 @@ class SearchIndex:
         self._conn.execute("PRAGMA busy_timeout=10000")
         # Derived data: a commit lost to a power cut is indexed again, so no fsync per commit.
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._drop_stored_text_index()
         self._conn.executescript(_SCHEMA)
         # A persistent setting: written once, so that opening the index stays a read.
         row = self._conn.execute("SELECT v FROM events_fts_config WHERE k = 'automerge'").fetchone()
@@ -92,6 +100,17 @@ class SearchIndex:
         self._offered: dict[int, str] = {}
         self._indexed = int(self._conn.execute("SELECT indexed FROM fts_state").fetchone()[0])
         self._offered_lock = threading.Lock()
+
+    def _drop_stored_text_index(self) -> None:
+        # An index made by an older flightlog kept every event's text: it is dropped and built
+        # again from the ledger (in steps, as for a deleted index.db).
+        # Its free pages are reused by the new index.
+        self._conn.execute("BEGIN IMMEDIATE")
+        row = self._conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events_fts'").fetchone()
+        if row is not None and "content = ''" not in row[0]:
+            self._conn.execute("DROP TABLE events_fts")
+            self._conn.execute("DROP TABLE IF EXISTS fts_state")
+        self._conn.execute("COMMIT")
 
     def close(self) -> None:
         """Close both connections."""
@@ -166,13 +185,25 @@ class SearchIndex:
         if not query:
             return []
         found = self._conn.execute(
-            "SELECT rowid, snippet(events_fts, 0, '[', ']', '…', 12) FROM events_fts"
-            " WHERE events_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
-            (query, limit),
+            "SELECT rowid FROM events_fts WHERE events_fts MATCH ? ORDER BY rowid DESC LIMIT ?", (query, limit)
         ).fetchall()
-        hits = []
-        for idx, snippet in found:
-            row = self._ledger.execute("SELECT event_id, trace_id, type FROM entries WHERE idx = ?", (idx,)).fetchone()
-            if row is not None:
-                hits.append(SearchHit(int(idx), str(row[0]), str(row[1]), str(row[2]), str(snippet)))
-        return hits
+        rows: list[tuple[int, Any, Any, Any, bytes]] = []
+        for (idx,) in found:
+            row = self._ledger.execute("SELECT event_id, trace_id, type, leaf FROM entries WHERE idx = ?", (idx,))
+            rows.extend((int(idx), *r) for r in row.fetchall())
+        snippets = _snippets(query, [(idx, event_text(orjson.loads(leaf))) for idx, _, _, _, leaf in rows])
+        return [SearchHit(idx, str(e), str(t), str(k), snippets.get(idx, "")) for idx, e, t, k, _ in rows]
+
+
+def _snippets(query: str, texts: list[tuple[int, str]]) -> dict[int, str]:
+    """FTS5's own snippet (match in [brackets], 12 tokens) of each text, by its index. The index
+    keeps no text, so the hits' texts go through a throwaway in-memory table of the same kind."""
+    if not texts:
+        return {}
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        conn.execute("CREATE VIRTUAL TABLE hits USING fts5(body, tokenize = 'unicode61')")
+        conn.executemany("INSERT INTO hits (rowid, body) VALUES (?, ?)", texts)
+        rows = conn.execute(
+            "SELECT rowid, snippet(hits, 0, '[', ']', '…', 12) FROM hits WHERE hits MATCH ?", (query,)
+        ).fetchall()
+    return {int(idx): str(snippet) for idx, snippet in rows}

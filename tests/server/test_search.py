@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import subprocess
 import sys
 import time
@@ -11,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from flightlog.index import INDEX_FILE
+from flightlog.index import INDEX_FILE, SearchIndex
 from flightlog.ledger.log import Ledger
 from flightlog.pipeline import Pipeline
 from tests.conftest import make_event
@@ -100,3 +102,31 @@ def test_events_at_the_depth_limit_are_indexed(home: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "tool_call" in out.stdout
+
+
+def test_an_index_that_kept_the_text_is_rebuilt_without_it(home: Path) -> None:
+    # Indexes made before the index went contentless held every event's text a second time.
+    with Ledger.open(home) as ledger:
+        events = [make_event(i, type="prompt", payload={"text": f"entry number{i} of the old"}) for i in range(30)]
+        assert Pipeline(ledger).ingest(events) == list(range(30))
+    old = sqlite3.connect(home / INDEX_FILE, isolation_level=None)
+    old.executescript(
+        "CREATE VIRTUAL TABLE events_fts USING fts5(body, tokenize = 'unicode61');"
+        "CREATE TABLE fts_state (id INTEGER PRIMARY KEY CHECK (id = 0), indexed INTEGER NOT NULL);"
+        "INSERT INTO fts_state VALUES (0, 30);"
+        "INSERT INTO events_fts (rowid, body) VALUES (3, 'stale text number3');"
+    )
+    old.close()
+    index = SearchIndex(home / "ledger.db")
+    try:
+        assert index.indexed == 0  # rebuilt from the ledger, not trusted
+        assert index.catch_up() == 30
+        hits = index.search("number29 old")
+        assert [h.index for h in hits] == [29]
+        assert "[number29]" in hits[0].snippet and "[old]" in hits[0].snippet
+        assert index.search("stale") == []
+    finally:
+        index.close()
+    with contextlib.closing(sqlite3.connect(home / INDEX_FILE)) as check:
+        tables = {name for (name,) in check.execute("SELECT name FROM sqlite_master")}
+    assert "events_fts" in tables and "events_fts_content" not in tables  # no second copy of the text
