@@ -10,9 +10,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from flightlog._internal.jsonwalk import _strings
 from flightlog.errors import ValidationError
 from flightlog.events import canonical_bytes, fill_defaults, validate_event
-from flightlog.index import event_text
+from flightlog.index import TEXT_FIELDS, event_text
 from flightlog.ledger.blobs import blob_digest
 from flightlog.ledger.log import Ledger, PendingEntry
 from flightlog.redact import Redactor
@@ -20,16 +21,8 @@ from flightlog.redact import Redactor
 __all__ = ["BLOB_THRESHOLD", "MAX_EVENT_BYTES", "Pipeline", "Preparer", "Rejected"]
 
 BLOB_THRESHOLD: Final = 16 * 1024  # payload strings longer than this (UTF-8 bytes) become blobs
-_FREE_TEXT: Final = (
-    "agent_id",
-    "session_id",
-    "model",
-    "payload",
-    "user_context",
-    "source",
-    "redactions",
-    "signatures",
-)
+# The fields that can hold free text: the searched ones first (see `Preparer.prepare`).
+_FREE_TEXT: Final = (*TEXT_FIELDS, "source", "redactions", "signatures")
 MAX_EVENT_BYTES: Final = 4 * 1024 * 1024  # an event's canonical size before blobs are split off
 
 
@@ -66,8 +59,8 @@ class Preparer:
         # Ids, hashes and timestamps are pinned by the schema's patterns; only the fields
         # that can hold free text are scanned (a third of the cost of the whole event).
         free = {k: event[k] for k in _FREE_TEXT if k in event}
-        cleaned, found = self.redactor.redact_value(free)
-        assert isinstance(cleaned, dict)  # redact_value keeps the shape of its input
+        cleaned, found, strings = self.redactor.redact_container(free)
+        assert isinstance(cleaned, dict)  # redaction keeps the shape of its input
         redacted = {**event, **cleaned}
         redacted["redactions"] = [*redacted["redactions"], *(r.to_json() for r in found)]
         blobs: dict[str, bytes] = {}
@@ -81,7 +74,10 @@ class Preparer:
         if len(leaf) > MAX_EVENT_BYTES:
             raise ValidationError("$", f"event is {len(leaf)} bytes, over {MAX_EVENT_BYTES}")
         given_id = isinstance(raw, dict) and "event_id" in raw
-        return PendingEntry(redacted, leaf, blobs, given_id, event_text(redacted) if self.search_text else None)
+        text = None
+        if self.search_text:
+            text = event_text(redacted) if blobs else _search_text(event, strings)
+        return PendingEntry(redacted, leaf, blobs, given_id, text)
 
     def _split_blobs(self, value: Any, blobs: dict[str, bytes]) -> Any:
         """Replace long strings in a payload by `{"blob": digest, "size": n}` references."""
@@ -108,6 +104,14 @@ class Preparer:
             except ValidationError as exc:
                 bad.append(Rejected(i, exc.field, exc.reason))
         return good, bad
+
+
+def _search_text(event: dict[str, Any], strings: list[str]) -> str:
+    """`event_text` of the prepared event, from the strings its redaction walk gathered (the
+    redacted ones, in walk order): the searched fields lead `_FREE_TEXT`, so theirs are the first
+    strings, all but those of the other fields (as many before redaction as after)."""
+    rest = len(_strings([event.get(k) for k in _FREE_TEXT[len(TEXT_FIELDS) :]], "$"))
+    return "\n".join([event["type"], *strings[: len(strings) - rest]])
 
 
 class Pipeline(Preparer):

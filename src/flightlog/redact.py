@@ -259,9 +259,18 @@ class Redactor:
             return text, [Redaction(kind, path) for kind in kinds]
         if not isinstance(value, dict | list | tuple):
             return value, []
+        redacted, records, _ = self.redact_container(value, path)
+        return redacted, records
+
+    def redact_container(
+        self, value: dict[Any, Any] | list[Any] | tuple[Any, ...], path: str = "$"
+    ) -> tuple[object, list[Redaction], list[str]]:
+        """`redact_value` for a container, also returning the strings of the result in walk
+        order (as `jsonwalk._strings` gives them): the pipeline builds the search text from
+        them rather than walking the event again (4 µs an event)."""
         strings, named = _walk_strings(value, path, wanted=is_secret_name)
         if not strings:
-            return value, []
+            return value, [], strings
         joined = _unmarked(_SEPARATOR.join(strings))
         hits = self._hits(joined)
         found: dict[int, tuple[str, list[str]]] = {}
@@ -279,12 +288,13 @@ class Redactor:
             if is_secret_value(left := found[i][0] if i in found else strings[i]) and _MARKER_TEXT.sub("", left).strip()
         ]
         if not found and not whole:
-            return value, []
+            return value, [], strings
         keys = _keys(value, [*found, *whole])
         records = [Redaction(kind, _format_path(path, value, keys[i])) for i in sorted(found) for kind in found[i][1]]
         records += [Redaction(FIELD_KIND, _format_path(path, value, keys[i])) for i in whole]
         changes = {i: text for i, (text, _) in found.items()} | dict.fromkeys(whole, f"[REDACTED:{FIELD_KIND}]")
-        return _rebuild(value, [(keys[i], text) for i, text in changes.items()]), records
+        redacted = _rebuild(value, [(keys[i], text) for i, text in changes.items()])
+        return redacted, records, [changes.get(i, text) for i, text in enumerate(strings)]
 
     def _hits(self, text: str) -> tuple[int, ...]:
         # Indices of the keywords that occur anywhere in text (one RE2 set pass).
