@@ -26,6 +26,7 @@ __all__ = [
     "file_diff",
     "list_files",
     "scan",
+    "without_homes",
 ]
 
 MAX_FILES: Final = 20_000  # past this a workspace is not scanned (too slow for a hook)
@@ -49,7 +50,37 @@ def list_files(root: Path, max_files: int = MAX_FILES) -> list[str] | None:
         names = sorted({n for n in out.decode("utf-8", "surrogateescape").split("\0") if n})
     except (OSError, subprocess.SubprocessError):
         names = _walk(root, max_files)
+    names = without_homes(names)
     return None if len(names) > max_files else names
+
+
+# The file only a flightlog data directory holds at its top (made when its ledger is opened:
+# names such as ledger.db or tokens.json are too common to go by). A home inside a workspace (say
+# `--home ./.flightlog`, not gitignored) must never be read by a scan: reading and closing the
+# ledger's files from the collector's own process drops SQLite's POSIX locks on them, after
+# which another process deleted the live WAL and acknowledged events were lost; and the
+# signing key and hook state would be copied into snapshots.
+_HOME_MARKER: Final = "ledger.lock"
+
+
+def without_homes(names: list[str]) -> list[str]:
+    """`names` (relative paths, "/"-separated) minus every file inside a flightlog data
+    directory among them (a folder holding `_HOME_MARKER`, or named `.flightlog`)."""
+    homes = {folder for folder, _, base in (n.rpartition("/") for n in names) if base == _HOME_MARKER}
+    homes |= {name[: i + len(".flightlog")] for name in names if (i := _flightlog_dir(name)) >= 0}
+    if not homes:
+        return names
+    if "" in homes:  # the workspace is a data directory itself
+        return []
+    return [n for n in names if not any(n.startswith(h + "/") for h in homes)]
+
+
+def _flightlog_dir(name: str) -> int:
+    # Where a `.flightlog` folder starts in `name`, or -1.
+    if name.startswith(".flightlog/"):
+        return 0
+    i = name.find("/.flightlog/")
+    return i + 1 if i >= 0 else -1
 
 
 SKIPPED_DIRS: Final = frozenset(

@@ -1,0 +1,77 @@
+"""A data directory inside the agent's workspace is never read by the workspace scans."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from flightlog.capture.workspace import without_homes
+from tests.conftest import make_event
+from tests.server.conftest import start_server
+
+SESSION = "5e55e55e-0000-4000-8000-000000000001"
+
+
+def test_without_homes_drops_data_directories_only() -> None:
+    names = [
+        ".flightlog/ledger.db",
+        "app.py",
+        "data/ledger.lock",
+        "data/keys/signing.key",
+        "data/hooks/claude-code/s/session.json",
+        "db/tokens.json",  # a project's own file by a common name: kept
+        "ledger.db",
+        "sub/.flightlog/blobs/ab",
+        "sub/main.py",
+    ]
+    assert without_homes(names) == ["app.py", "db/tokens.json", "ledger.db", "sub/main.py"]
+    assert without_homes(["ledger.lock", "ledger.db", "keys/signing.key"]) == []  # the workspace is one
+
+
+def _hook(url: str, root: Path, event: str, **fields: Any) -> None:
+    data = {"session_id": SESSION, "cwd": str(root), "hook_event_name": event, "transcript_path": "", **fields}
+    assert httpx.post(url + "/hooks/claude-code", json=data, timeout=30).status_code == 200
+
+
+def test_a_home_inside_the_workspace_loses_no_acknowledged_event(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "readme.txt").write_text("hi\n")
+    home = root / "data"  # not a git work tree: the scan walks every folder
+    server = start_server(home)
+    try:
+        events = [make_event(i, type="prompt", payload={"text": f"before {i}"}) for i in range(10)]
+        assert httpx.post(server.url + "/api/v1/events", json=events).status_code == 200
+        _hook(server.url, root, "UserPromptSubmit", prompt="run it", prompt_id="p-1")
+        _hook(server.url, root, "PreToolUse", tool_name="Bash", tool_input={"command": "ls"}, tool_use_id="t1")
+        (root / "readme.txt").write_text("changed\n")
+        _hook(server.url, root, "PostToolUse", tool_name="Bash", tool_input={"command": "ls"}, tool_use_id="t1")
+        # A second process using the ledger meanwhile (it must not take the live WAL away).
+        cli = [sys.executable, "-m", "flightlog", "--home", str(home), "traces"]
+        assert subprocess.run(cli, capture_output=True, text=True, timeout=60).returncode == 0
+        more = [make_event(i, type="prompt", payload={"text": f"after {i}"}) for i in range(10, 20)]
+        assert httpx.post(server.url + "/api/v1/events", json=more).status_code == 200
+        acked = httpx.get(server.url + "/healthz").json()["entries"]
+        trace = httpx.get(server.url + "/api/v1/traces", params={"session": SESSION}).json()["traces"]
+    finally:
+        server.stop(signal.SIGKILL)
+    assert trace, "the hook's turn was recorded"
+    key = (home / "keys" / "signing.key").read_bytes()
+    assert all(p.read_bytes() != key for p in (home / "blobs").rglob("*") if p.is_file())
+    out = subprocess.run(
+        [sys.executable, "-m", "flightlog", "--home", str(home), "verify"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"{acked} entries" in out.stdout
+    shown = subprocess.run(
+        [sys.executable, "-m", "flightlog", "--home", str(home), "show", trace[0]["trace_id"], "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert "readme.txt" in shown and "data/" not in shown  # the workspace's change, not the home's
