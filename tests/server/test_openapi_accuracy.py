@@ -291,16 +291,19 @@ def test_every_operation_answers_as_documented_without_a_token_and_with_the_wron
 
 
 def test_bearer_is_the_global_security_and_loopback_anonymity_is_explained(home: Path) -> None:
-    async def run() -> tuple[dict[str, Any], int]:
+    async def run() -> tuple[dict[str, Any], tuple[int, int]]:
         async with running(home) as c:
             doc = dict((await c.client.get("/openapi.json")).json())
             # What the description promises: no token needed on loopback, by default.
             transport = httpx.ASGITransport(app=c.app, client=("127.0.0.1", 40000))
-            async with httpx.AsyncClient(transport=transport, base_url="http://collector") as local:
-                return doc, (await local.get("/api/v1/checkpoint")).status_code
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:4318") as local:
+                ok = (await local.get("/api/v1/checkpoint")).status_code
+                # ... unless it names another host, as a page in a browser would (DNS rebinding).
+                page = (await local.get("/api/v1/checkpoint", headers={"host": "collector"})).status_code
+                return doc, (ok, page)
 
     doc, loopback_status = asyncio.run(run())
-    assert loopback_status == 200
+    assert loopback_status == (200, 403)
     assert doc["security"] == [{"bearer": []}]
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert "loopback" in doc["info"]["description"] and "--require-tokens" in doc["info"]["description"]

@@ -51,6 +51,7 @@ from flightlog.render import tree_order
 from flightlog.server.approvals_api import approvals_routes
 from flightlog.server.auth import TokenStore, role_allows
 from flightlog.server.body import BodyError, parse_json, read_body
+from flightlog.server.browser_guard import foreign_page
 from flightlog.server.export import OtlpForwarder
 from flightlog.server.filters import MAX_CURSOR, trace_filters
 from flightlog.server.hooks import claude_code_hook
@@ -137,7 +138,8 @@ class Collector:
         header = request.headers.get("authorization", "")
         if not header:
             if self.settings.anonymous_loopback and host.startswith(_LOOPBACK):
-                return None
+                refused = foreign_page(request.headers)
+                return None if refused is None else _error(403, refused)
             return _error(401, "a bearer token is required (flightlog tokens create --role …)")
         scheme, _, secret = header.partition(" ")
         try:

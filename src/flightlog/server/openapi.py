@@ -19,11 +19,13 @@ _AUTH = (
     "Every operation needs a bearer token (`flightlog tokens create --role ingest|read|approve|admin`) "
     "unless it says `security: []`, with one exception that is on by default: a client on loopback "
     "(127.0.0.0/8, ::1) that sends no Authorization header is let in anonymously with every role "
-    "(`flightlog serve --anonymous-loopback`, the default; `--require-tokens` turns it off). Clients from any "
-    "other address always need a token, and a token that is sent is always checked. 401: the token is "
-    "missing or unknown; 403: its role does not grant what the operation needs (an admin token grants "
-    "everything, approve grants read). A FlightlogError inside a handler answers 400, or 500 for an "
-    "internal one, with an Error body."
+    "(`flightlog serve --anonymous-loopback`, the default; `--require-tokens` turns it off), as long as it "
+    "looks like a local program and not a web page: its Host is a loopback name (localhost, 127.0.0.1, "
+    "[::1]) and an Origin, if sent, is one too (a page of another site, or a DNS-rebinding name, gets 403). "
+    "Clients from any other address always need a token, and a token that is sent is always checked. 401: "
+    "the token is missing or unknown; 403: its role does not grant what the operation needs (an admin "
+    "token grants everything, approve grants read), or an anonymous request came from a web page. A "
+    "FlightlogError inside a handler answers 400, or 500 for an internal one, with an Error body."
 )
 
 _ERROR = {
@@ -85,7 +87,11 @@ def _auth(role: str, content: dict[str, Any] = _JSON_ERROR) -> dict[str, Any]:
     """The 401 and 403 of an operation that needs a token granting `role` (see _AUTH)."""
     return {
         "401": {"description": "token missing (and not an anonymous loopback client) or invalid", "content": content},
-        "403": {"description": f"the token's role does not grant {role}", "content": content},
+        "403": {
+            "description": f"the token's role does not grant {role}, or an anonymous loopback request came "
+            "from a web page (a Host or Origin that is not a loopback name)",
+            "content": content,
+        },
     }
 
 
