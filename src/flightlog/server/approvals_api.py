@@ -22,7 +22,6 @@ No pending request for `event_id` (the ask is over, or was never made here): 404
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -32,7 +31,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from flightlog import approvals
-from flightlog.server.body import BodyError, read_body
+from flightlog.errors import ValidationError
+from flightlog.server.body import BodyError, parse_json, read_body
 
 if TYPE_CHECKING:
     from flightlog.server.app import Collector
@@ -61,18 +61,18 @@ def approvals_routes(collector: Callable[[], Collector]) -> list[Route]:
         if (denied := c.authorize(request, "approve")) is not None:
             return denied
         try:
-            data = json.loads(await read_body(request, MAX_APPROVAL_BYTES))
+            data = parse_json(await read_body(request, MAX_APPROVAL_BYTES))
         except BodyError as exc:
             return _error(exc.status, exc.message)
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "request body is not JSON")
+        except ValidationError as exc:
+            return _error(400, f"request body is not JSON: {exc.reason}")
         event_id = data.get("event_id") if isinstance(data, dict) else None
         approval = data.get("approval") if isinstance(data, dict) else None
         if not isinstance(event_id, str) or not isinstance(approval, dict):
             return _error(400, 'expected {"event_id": "…", "approval": {…}}')
         pending = await run_in_threadpool(approvals.read_request, c.home, event_id)
         if pending is None:
-            return _error(404, f"no pending approval request {event_id} (the ask is over or never was)")
+            return _error(404, "no pending approval request for that event_id (the ask is over or never was)")
         why = await run_in_threadpool(approvals.check_approval, c.home, approval, pending, consume=False)
         if why is None and approvals.delivered(c.home, approval):  # consumed by the ask only later
             why = "approval replayed"

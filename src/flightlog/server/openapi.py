@@ -382,15 +382,20 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/traces/{trace_id}/rollback": {
                 "post": {
                     "summary": "Roll back the files a trace changed (role approve); records who did it",
-                    "description": "Body: {dry_run: bool}. A dry run answers the plan and changes nothing. The "
+                    "description": "Body: {dry_run: bool}, required (no default: a real rollback is asked for "
+                    "by name). A dry run answers the plan and changes nothing. The "
                     "rollback itself is recorded as a `rollback` event naming the caller (token id and name, or "
                     "the anonymous loopback client).",
                     "parameters": [_path("trace_id")],
                     "requestBody": {
-                        "required": False,
+                        "required": True,
                         "content": {
                             "application/json": {
-                                "schema": {"type": "object", "properties": {"dry_run": {"type": "boolean"}}}
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["dry_run"],
+                                    "properties": {"dry_run": {"type": "boolean"}},
+                                }
                             }
                         },
                     },
@@ -403,7 +408,8 @@ def openapi_document() -> dict[str, Any]:
                             "result",
                         ),
                         "400": {
-                            "description": "trace_id is not 32 hex digits, or the body is not JSON",
+                            "description": "trace_id is not 32 hex digits, or the body is not JSON with a "
+                            "boolean dry_run",
                             "content": _JSON_ERROR,
                         },
                         "409": {
@@ -415,6 +421,7 @@ def openapi_document() -> dict[str, Any]:
                             "description": "rolled back, but the rollback event was refused",
                             "content": _JSON_ERROR,
                         },
+                        **_errors(413, 415),
                         **_auth("approve"),
                     },
                 }

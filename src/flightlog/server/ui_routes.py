@@ -19,10 +19,11 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from flightlog.errors import FlightlogError
+from flightlog.errors import FlightlogError, ValidationError
 from flightlog.ledger.store import query_traces
 from flightlog.render import tree_order
 from flightlog.rollback import rollback_files
+from flightlog.server.body import BodyError, parse_json, read_body
 from flightlog.server.filters import MAX_CURSOR, trace_filters
 from flightlog.server.ui.html import esc, page
 from flightlog.server.ui.list_page import FILTERS, SearchGroup, list_body
@@ -43,6 +44,7 @@ _CSP: Final = (
 )
 _HEADERS: Final = {"Content-Security-Policy": _CSP, "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 _TRACE_ID: Final = re.compile(r"^[0-9a-f]{32}$")
+_MAX_ROLLBACK_BYTES: Final = 4096  # {"dry_run": false}
 
 
 def actor(c: Collector, request: Request) -> str:
@@ -157,11 +159,17 @@ def ui_routes(collector: Callable[[], Collector]) -> list[BaseRoute]:
         trace_id = request.path_params["trace_id"].lower()
         if not _TRACE_ID.match(trace_id):
             return JSONResponse({"error": "trace_id must be 32 lowercase hex digits", "details": []}, 400)
+        usage = 'body must be JSON: {"dry_run": true|false}'
         try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError:
-            return JSONResponse({"error": 'body must be JSON: {"dry_run": true|false}', "details": []}, 400)
-        dry_run = body.get("dry_run") is True if isinstance(body, dict) else False
+            body = parse_json(await read_body(request, _MAX_ROLLBACK_BYTES))
+        except BodyError as exc:
+            return JSONResponse({"error": exc.message, "details": []}, exc.status)
+        except ValidationError as exc:
+            return JSONResponse({"error": f"{usage} ({exc.reason})", "details": []}, 400)
+        # Said outright: a missing or mistyped flag ("true", 1) must not mean a real rollback.
+        dry_run = body.get("dry_run") if isinstance(body, dict) else None
+        if not isinstance(dry_run, bool):
+            return JSONResponse({"error": usage, "details": []}, 400)
         return await _rollback(c, trace_id, dry_run, actor(c, request))
 
     return [
