@@ -465,6 +465,22 @@ def test_undecodable_json_names_the_field(body: bytes, field: str, reason: str) 
     assert isinstance(info.value, ValidationError)
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        '"startTimeUnixNano": "ghp_4gN5ZrUA6qQUbFKqpk7oBFcxkJNDpZURxWlm"',
+        '"attributes": [{"key": "k", "value": {"intValue": "ghp_4gN5ZrUA6qQUbFKqpk7oBFcxkJNDpZURxWlm"}}]',
+        '"attributes": [{"key": "k", "value": {"doubleValue": "ghp_4gN5ZrUA6qQUbFKqpk7oBFcxkJNDpZURxWlm"}}]',
+    ],
+)
+def test_a_value_that_cannot_be_parsed_is_not_repeated(value: str) -> None:
+    # It may be a secret: error answers and logs never carry what was sent.
+    body = '{"resourceSpans": [{"scopeSpans": [{"spans": [{' + value + "}]}]}]}"
+    with pytest.raises(OtlpDecodeError) as info:
+        traces_to_events(body.encode(), JSON)
+    assert "ghp_" not in info.value.message and "spans." in info.value.reason
+
+
 def test_json_log_ids_must_be_hex() -> None:
     body = b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"traceId": "W47/95gDgQPSabYzgT/GDA=="}]}]}]}'
     with pytest.raises(OtlpDecodeError) as info:

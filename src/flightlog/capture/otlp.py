@@ -291,9 +291,11 @@ def _encode(response: Message, content_type: str) -> bytes:
 def _parse_error_reason(message: str) -> str:
     """The cause of a json_format.ParseError after its field path: the path comes as one
     "Failed to parse X field: " per level, so a deep one used to fill the 200 characters kept
-    before the cause. Kept short, as it may quote (part of) a value."""
+    before the cause. The cause ends before its first ": ", where protobuf quotes the value
+    ("invalid literal for int() with base 10: 'ghp_…'"): a value may be a secret, and error
+    answers and logs never repeat what was sent."""
     fields = _PARSE_PREFIX.findall(message)
-    cause = _PARSE_PREFIX.sub("", message).rstrip(".")
+    cause = _PARSE_PREFIX.sub("", message).split(": ", 1)[0].rstrip(".")
     return (f"{'.'.join(fields)}: " if fields else "") + cause[:160]
 
 
