@@ -12,10 +12,10 @@ import json
 import os
 import re
 import shlex
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
-__all__ = ["derive_action", "parse_dependencies", "parse_shell", "secret_kinds"]
+__all__ = ["derive_action", "may_hold_secret", "parse_dependencies", "parse_shell", "secret_kinds"]
 
 _SEPARATORS: Final = frozenset({"|", "||", "&&", ";", "&", "|&", ";;", "\n"})
 _WRAPPERS: Final = frozenset({"sudo", "doas", "env", "nohup", "nice", "time", "command", "exec", "xargs", "timeout"})
@@ -275,24 +275,28 @@ def _normalize(path: str, cwd: str, home: str) -> str:
 _keywords: tuple[str, ...] | None = None
 
 
+def may_hold_secret(texts: list[str]) -> bool:
+    """False when no default redaction rule can match in `texts`: none of the rules' keywords
+    occurs (every shipped rule has some). Read from the rule file without the TOML parser or
+    RE2, so a caller with nothing to redact never loads the redactor (~40 ms per process)."""
+    global _keywords
+    if _keywords is None:
+        # The file beside this module, not importlib.resources: that import costs the hook ~5 ms.
+        rules = (Path(__file__).parent / "rules" / "default.toml").read_text("utf-8")
+        found = re.findall(r"^keywords\s*=\s*\[([^\]]*)\]", rules, re.M)
+        _keywords = tuple(sorted({k.lower() for line in found for k in re.findall(r"['\"]([^'\"]+)['\"]", line)}))
+    folded = "\0".join(t[:_MAX_SCAN_CHARS] for t in texts if t).lower()
+    return any(k in folded for k in _keywords)
+
+
 def secret_kinds(texts: list[str]) -> list[str]:
     """Return the sorted rule ids (kinds) of the secrets the redaction rules find in `texts`.
 
     A cheap keyword pass comes first (the rules' own keywords, read from the rule file without
     the TOML parser), so a text that cannot hold a secret never loads RE2 (~40 ms per process).
     """
-    global _keywords
     texts = [t for t in texts if t]
-    if not texts:
-        return []
-    if _keywords is None:
-        from importlib import resources
-
-        rules = resources.files("flightlog").joinpath("rules", "default.toml").read_text("utf-8")
-        found = re.findall(r"^keywords\s*=\s*\[([^\]]*)\]", rules, re.M)
-        _keywords = tuple(sorted({k.lower() for line in found for k in re.findall(r"['\"]([^'\"]+)['\"]", line)}))
-    folded = "\0".join(t[:_MAX_SCAN_CHARS] for t in texts).lower()
-    if not any(k in folded for k in _keywords):
+    if not may_hold_secret(texts):
         return []
     from flightlog.redact import Redactor
 

@@ -10,9 +10,12 @@ before-state, a deferred policy record) waits in a small state folder per sessio
 `$FLIGHTLOG_HOME/hooks/claude-code/`. Events go to the collector at `$FLIGHTLOG_URL`; when it
 cannot be reached they go to the spool, and the next hook call sends them.
 
+What that folder keeps of the hook input (a tool's input, the model, a policy's reason) is
+redacted first, and so is a reason said back to Claude Code: an engine error may quote the input.
+
 It never breaks the agent: any failure is logged to `$FLIGHTLOG_HOME/logs/hook.log` and the
 hook exits 0 with no answer (fail open) — except an explicit policy deny (fail closed).
-Heavy modules (click, the ledger, the redactor) are not loaded on this path.
+Heavy modules (click, the ledger) are not loaded on this path; the redactor is, for PreToolUse.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from flightlog.capture.claude_hook_events import (
     capture_before,
     edit_changes,
     log_failure,
+    redacted,
     safe,
     shell_event,
     tool_call_event,
@@ -92,13 +96,16 @@ def handle(data: dict[str, Any], home: Path) -> HookOutcome:
     return outcome
 
 
-def process(data: dict[str, Any], home: Path, project_dir: str | None = None) -> HookOutcome:
+def process(data: dict[str, Any], home: Path, project_dir: str | None = None, *, local: bool = True) -> HookOutcome:
     """Update the session's state for one hook event and return the answer for Claude Code and
     the events to record, sending nothing (the collector's HTTP hook endpoint stores them itself).
-    `project_dir` is Claude Code's CLAUDE_PROJECT_DIR when the caller is not its child process."""
+    `project_dir` is Claude Code's CLAUDE_PROJECT_DIR when the caller is not its child process.
+    `local` false: the agent runs on another machine, so its workspace is not read (no snapshot,
+    no diffs, no git branch, no workspace policies, no active-trace marker), only recorded."""
     name = data.get("hook_event_name")
     handler = _HANDLERS.get(name if isinstance(name, str) else "")
-    return handler(HookSession(home, data, project_dir), data) if handler is not None else HookOutcome()
+    session = HookSession(home, data, project_dir, local)
+    return handler(session, data) if handler is not None else HookOutcome()
 
 
 # --- session state ---------------------------------------------------------------------------
@@ -108,12 +115,14 @@ def process(data: dict[str, Any], home: Path, project_dir: str | None = None) ->
 
 
 def _session_start(s: HookSession, data: dict[str, Any]) -> HookOutcome:
+    said, _ = redacted({"model": data.get("model"), "source": data.get("source")}, "$")
+
     def note(state: dict[str, Any]) -> None:
-        state.update({"model": data.get("model"), "source": data.get("source"), "started": s.timestamp})
+        state.update({**said, "started": s.timestamp})
 
     s.update("session.json", note)
     # The first content snapshot is the slow one; take it here, not on the first tool call.
-    names = list_files(s.root)
+    names = list_files(s.root) if s.local else None
     if names is not None:
         s.cache().refresh(s.root, scan(s.root, names))
     return HookOutcome()
@@ -125,7 +134,7 @@ def _user_prompt(s: HookSession, data: dict[str, Any]) -> HookOutcome:
     s.update("turn.json", lambda state: state.update({"key": key, "started_ns": s.now_ns}))
     trace = shape.turn_trace_id(s.id, key)
     event = s.envelope(trace, shape.prompt_span_id(trace), None, "prompt", s.timestamp)
-    branch, head = git_head(Path(s.cwd))
+    branch, head = git_head(Path(s.cwd)) if s.local else (None, None)
     event["payload"] = {
         "text": cap(data.get("prompt") or "", MAX_INPUT_CHARS),
         "prompt_id": prompt_id if isinstance(prompt_id, str) else None,
@@ -136,7 +145,8 @@ def _user_prompt(s: HookSession, data: dict[str, Any]) -> HookOutcome:
             "permission_mode": data.get("permission_mode"),
         },
     }
-    _mark_active(s, event)
+    if s.local:
+        _mark_active(s, event)
     return HookOutcome(events=[event])
 
 
@@ -156,7 +166,7 @@ def _pre_tool(s: HookSession, data: dict[str, Any]) -> HookOutcome:
     }
     if tool in shape.SUBAGENT_TOOLS:
         s.update("tasks.json", lambda tasks: tasks.update({use_id: {"span": span, "started_ns": s.now_ns}}))
-    files = policy_files(s.home, s.root)
+    files = policy_files(s.home, s.root if s.local else None)
     decision = (
         decide(
             build_input(
@@ -178,25 +188,32 @@ def _pre_tool(s: HookSession, data: dict[str, Any]) -> HookOutcome:
     policy_event = s.envelope(
         trace, derive_id(f"flightlog-claude-policy:{span}", 8), span, "policy_evaluation", s.timestamp
     )
+    _mask_reason(decision, policy_event)  # before an approval request or the answer holds it
     policy_event["payload"] = {**decision.to_payload(), "gate": "claude-code PreToolUse", "tool_name": tool}
     policy_event["status"] = "denied" if decision.decision == "deny" else "ok"
     approval_events: list[Event] = []
     if decision.decision == "ask":  # a signed approval may settle it within a bounded wait
         from flightlog.approval_wait import settle_ask
 
-        decision, approval_events = settle_ask(s, decision, policy_event, files)
+        settled, approval_events = settle_ask(s, decision, policy_event, files)
+        if settled is not decision:  # decided again, with the approvals
+            _mask_reason(settled, policy_event)
+        decision = settled
         policy_event["payload"] = {**decision.to_payload(), "gate": "claude-code PreToolUse", "tool_name": tool}
     if decision.decision == "deny":
         call = tool_call_event(s, data, state, span, "denied")
         call["payload"]["error"] = f"denied by policy: {decision.reason}"
         return HookOutcome(_answer("deny", decision.reason), 0, [policy_event, call])
     capture_before(s, tool, tool_input, state)
-    _mark_active(s, {"trace_id": trace, "span_id": span, "model": s.model()})
+    if s.local:
+        _mark_active(s, {"trace_id": trace, "span_id": span, "model": s.model()})
     if decision.decision == "abstain":
         state["policy_event"] = policy_event  # recorded with the call, saving a send per tool call
         events = []
     else:
         events = [policy_event, *approval_events]
+    # Kept until Post or Stop, which may never come: only the redacted input touches disk.
+    state["data"]["tool_input"], state["redactions"] = redacted(tool_input, "$['payload']['input']")
     s.save(f"tool-{safe(use_id)}.json", state)
     answer = _answer(decision.decision, decision.reason) if decision.decision in ("allow", "ask") else None
     return HookOutcome(answer, 0, events)
@@ -238,7 +255,8 @@ def _stop(s: HookSession, data: dict[str, Any]) -> HookOutcome:
     prompt, the call was interrupted) are recorded as unfinished."""
     if data.get("hook_event_name") == "SubagentStop":
         return HookOutcome()
-    clear_active(s.home, s.root)
+    if s.local:
+        clear_active(s.home, s.root)
     events = []
     for path in sorted(s.folder.glob("tool-*.json")) if s.folder.exists() else []:
         state = s.load(path.name)
@@ -246,6 +264,8 @@ def _stop(s: HookSession, data: dict[str, Any]) -> HookOutcome:
         if isinstance(use_id, str):
             call = tool_call_event(s, state.get("data", {}), state, shape.tool_span_id(s.id, use_id), "unset")
             call["payload"]["error"] = "no PostToolUse: refused at the permission prompt or interrupted"
+            if state.get("redactions"):  # the input was masked when kept: say where
+                call["redactions"] = state["redactions"]
             events.append(call)
         path.unlink(missing_ok=True)
     if data.get("hook_event_name") == "StopFailure":
@@ -371,6 +391,16 @@ def _mark_active(s: HookSession, event: dict[str, Any]) -> None:
             "updated_ns": s.now_ns,
         },
     )
+
+
+def _mask_reason(decision: Decision, policy_event: Event) -> None:
+    """Mask secrets in the decision's reason (a policy engine's error may quote the tool input),
+    noting on `policy_event` where they were."""
+    decision.reason, found = redacted(decision.reason, "$['payload']['reason']")
+    if found:
+        policy_event["redactions"] = found
+    else:
+        policy_event.pop("redactions", None)
 
 
 def _answer(decision: str, reason: str) -> dict[str, Any]:

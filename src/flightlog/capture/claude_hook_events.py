@@ -2,11 +2,18 @@
 hook input (tool calls, policy decisions, shell runs and the file changes they made).
 
 Light imports only: this runs on every tool call.
+
+The hook input is untrusted: a session's folder is one path component named by the session
+id only when the id is plain (else by its digest), and what the state keeps of the input
+passes the redactor first, as every other write does. A session that is not `local` (the
+collector's HTTP hook called from another machine) reads nothing of the workspace: its paths
+name the agent's machine, not ours.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -14,11 +21,14 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
+from flightlog._internal.jsonwalk import _walk_strings
 from flightlog.capture import claude_shape as shape
 from flightlog.capture.workspace import ContentCache, changes, file_diff, list_files, scan
 from flightlog.home import private_dir, write_private_file
 from flightlog.ids import derive_id
 from flightlog.ledger.blobs import blob_digest
+from flightlog.policy_input import may_hold_secret
+from flightlog.secret_fields import is_secret_name
 
 __all__ = [
     "MAX_INPUT_CHARS",
@@ -28,6 +38,7 @@ __all__ = [
     "capture_before",
     "edit_changes",
     "log_failure",
+    "redacted",
     "safe",
     "shell_event",
     "tool_call_event",
@@ -40,20 +51,26 @@ Event = dict[str, Any]
 MAX_OUTPUT_CHARS: Final = 256 * 1024  # tool output kept per string; the collector caps events at 1 MiB
 MAX_INPUT_CHARS: Final = 512 * 1024
 _EXIT_CODE: Final = re.compile(r"Exit code (\d+)")
+# Names taken as they are; anything else is named by its digest, whose "." no plain name has, so
+# no id can pick another's name. Session folders are lower case: a file system may ignore case.
+_PLAIN_SESSION: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,79}")
+_PLAIN_USE_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,119}")
 
 
 class HookSession:
-    """The state folder of one Claude Code session and what every event shares."""
+    """The state folder of one Claude Code session and what every event shares. `local` says
+    the agent runs on this machine, so its `cwd` and project directory may be read."""
 
-    def __init__(self, home: Path, data: dict[str, Any], project_dir: str | None = None) -> None:
+    def __init__(self, home: Path, data: dict[str, Any], project_dir: str | None = None, local: bool = True) -> None:
         self.home = home
+        self.local = local
         self.id = str(data.get("session_id") or "unknown-session")
-        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", self.id)[:80] or "session"
-        self.folder = home / "hooks" / "claude-code" / safe
+        self.folder = home / "hooks" / "claude-code" / _component(self.id, _PLAIN_SESSION)
         self.now_ns = time.time_ns()
         self.timestamp = shape.iso_ms(self.now_ns)
-        self.cwd = str(data.get("cwd") or os.getcwd())
-        self.root = Path(project_dir or os.environ.get("CLAUDE_PROJECT_DIR") or self.cwd)
+        # Not this process's directory or environment for another machine's agent.
+        self.cwd = str(data.get("cwd") or (os.getcwd() if local else ""))
+        self.root = Path(project_dir or (os.environ.get("CLAUDE_PROJECT_DIR") if local else None) or self.cwd)
 
     def path(self, name: str) -> Path:
         return self.folder / name
@@ -181,6 +198,8 @@ def shell_event(s: HookSession, data: dict[str, Any], state: dict[str, Any], too
 def capture_before(s: HookSession, tool: str, tool_input: Any, state: dict[str, Any]) -> None:
     """Keep what Post needs to see what the call changed, and make sure the trace has a
     workspace snapshot from before its first change (what `flightlog rollback` restores)."""
+    if not s.local:
+        return
     if tool in shape.EDIT_TOOLS or tool in shape.SHELL_TOOLS:
         state["snapshot"] = trace_snapshot(s, state["trace"])
     if tool in shape.EDIT_TOOLS:
@@ -216,6 +235,8 @@ def log_failure(home: Path, where: str, exc: BaseException) -> None:
 def trace_snapshot(s: HookSession, trace: str) -> str | None:
     """Return the id of the snapshot taken before `trace` first changed anything, taking it now
     if this is that first change (incremental: only files whose stat changed are read)."""
+    if not s.local:
+        return None
     marks = s.load("snapshots.json")
     if isinstance(marks.get(trace), str):
         return str(marks[trace])
@@ -231,6 +252,8 @@ def trace_snapshot(s: HookSession, trace: str) -> str | None:
 
 
 def edit_changes(s: HookSession, state: dict[str, Any], tool_span: str) -> list[Event]:
+    if not s.local:  # the state may be a local session's of the same id: its paths are ours
+        return []
     events = []
     cache = s.cache()
     for path, before_sha in state.get("before", {}).items():
@@ -248,7 +271,7 @@ def edit_changes(s: HookSession, state: dict[str, Any], tool_span: str) -> list[
 def workspace_changes(s: HookSession, state: dict[str, Any], tool_span: str) -> list[Event]:
     """file_op events for every file the shell command created, changed or deleted."""
     before_stats = state.get("stats")
-    if not isinstance(before_stats, dict):
+    if not s.local or not isinstance(before_stats, dict):
         return []
     names = list_files(s.root)
     if names is None:
@@ -334,7 +357,28 @@ def mapping(value: Any) -> dict[str, Any]:
 
 
 def safe(use_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", use_id)[:120]
+    """The part of a file name that stands for a tool call (see `_component`)."""
+    return _component(use_id, _PLAIN_USE_ID)
+
+
+def redacted(value: Any, path: str) -> tuple[Any, list[dict[str, str]]]:
+    """Return (`value` with its secrets masked, the `redactions` records of an event holding it
+    at `path`). For what the hook keeps on disk or says back: secrets never reach disk, and the
+    pipeline cannot record what it no longer sees."""
+    strings, named = _walk_strings([value], path, wanted=is_secret_name)
+    if not named and not may_hold_secret(strings):
+        return value, []  # nothing any rule could match: the redactor (tens of ms to load) stays unloaded
+    from flightlog.redact import Redactor
+
+    clean, found = Redactor.default().redact_value(value, path)
+    return clean, [r.to_json() for r in found]
+
+
+def _component(value: str, plain: re.Pattern[str]) -> str:
+    """One path component for `value`, never "", "." or ".."; two values never share one."""
+    if plain.fullmatch(value):
+        return value
+    return "id." + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def host() -> str:

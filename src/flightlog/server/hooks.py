@@ -3,7 +3,15 @@
 The same recording and policy decision as `flightlog hook claude-code`, without starting a
 process per tool call (Claude Code POSTs the hook JSON; the answer body uses the command
 hook's stdout format, an empty 200 meaning "nothing to say"). The collector reads the
-workspace itself, so this transport is for a collector on the same machine as the agent.
+workspace itself (snapshots, diffs, git branch, the workspace's policies), so this transport is
+for a collector on the same machine as the agent.
+
+The hook's `cwd` and project directory name the agent's machine. Only a request from a loopback
+client address may have the collector read them; from any other client the events are recorded
+and the policy decided (with the collector's user and built-in policies), but no file of the
+collector's is read, snapshotted or diffed, whatever its token (a token says who may record, not
+where the agent runs). The address is uvicorn's, which takes `X-Forwarded-For` from a proxy on
+this machine: such a proxy must send it, or its remote clients pass for local ones.
 
 Fail open, as the command hook: a failure here is logged and answered with an empty 200; only
 an explicit policy deny stops the call. Unlike the command hook there is no spool: while the
@@ -12,6 +20,7 @@ collector is down Claude Code carries on unrecorded (its HTTP hooks fail open).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from typing import TYPE_CHECKING, Final
 
@@ -47,7 +56,8 @@ async def claude_code_hook(request: Request, collector: Collector) -> Response:
         return JSONResponse({"error": "hook input is not a JSON object"}, status_code=400)
     project_dir = _project_dir(request.headers.get("flightlog-project-dir"))
     try:
-        outcome = await run_in_threadpool(process, data, collector.home, project_dir)
+        local = _from_this_machine(request)
+        outcome = await run_in_threadpool(process, data, collector.home, project_dir, local=local)
         if outcome.events:
             good, bad = await run_in_threadpool(collector.pipeline.prepare_batch, outcome.events)
             collector.metrics.received.labels(SOURCE).inc(len(outcome.events))
@@ -65,6 +75,17 @@ async def claude_code_hook(request: Request, collector: Collector) -> Response:
     if outcome.output is None:
         return Response(status_code=200)
     return JSONResponse(outcome.output)
+
+
+def _from_this_machine(request: Request) -> bool:
+    """True when the client's address is a loopback one (an IPv4-mapped one too)."""
+    try:
+        address = ipaddress.ip_address(request.client.host if request.client else "")
+    except ValueError:
+        return False  # no address, or a name: not known to be this machine
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 def _project_dir(value: str | None) -> str | None:
