@@ -19,7 +19,7 @@ SESSION = "5e55e55e-0000-4000-8000-000000000001"
 
 def test_without_homes_drops_data_directories_only() -> None:
     names = [
-        ".flightlog/ledger.db",
+        ".flightlog/policies/tools.rego",  # the workspace's own policies: project code, kept
         "app.py",
         "data/ledger.lock",
         "data/keys/signing.key",
@@ -27,9 +27,16 @@ def test_without_homes_drops_data_directories_only() -> None:
         "db/tokens.json",  # a project's own file by a common name: kept
         "ledger.db",
         "sub/.flightlog/blobs/ab",
+        "sub/.flightlog/ledger.lock",
         "sub/main.py",
     ]
-    assert without_homes(names) == ["app.py", "db/tokens.json", "ledger.db", "sub/main.py"]
+    assert without_homes(names) == [
+        ".flightlog/policies/tools.rego",
+        "app.py",
+        "db/tokens.json",
+        "ledger.db",
+        "sub/main.py",
+    ]
     assert without_homes(["ledger.lock", "ledger.db", "keys/signing.key"]) == []  # the workspace is one
 
 

@@ -65,22 +65,14 @@ _HOME_MARKER: Final = "ledger.lock"
 
 def without_homes(names: list[str]) -> list[str]:
     """`names` (relative paths, "/"-separated) minus every file inside a flightlog data
-    directory among them (a folder holding `_HOME_MARKER`, or named `.flightlog`)."""
+    directory among them (a folder holding `_HOME_MARKER`). Not every `.flightlog` folder: a
+    workspace's own `.flightlog/policies/` is project code, and an agent changing it must show."""
     homes = {folder for folder, _, base in (n.rpartition("/") for n in names) if base == _HOME_MARKER}
-    homes |= {name[: i + len(".flightlog")] for name in names if (i := _flightlog_dir(name)) >= 0}
     if not homes:
         return names
     if "" in homes:  # the workspace is a data directory itself
         return []
     return [n for n in names if not any(n.startswith(h + "/") for h in homes)]
-
-
-def _flightlog_dir(name: str) -> int:
-    # Where a `.flightlog` folder starts in `name`, or -1.
-    if name.startswith(".flightlog/"):
-        return 0
-    i = name.find("/.flightlog/")
-    return i + 1 if i >= 0 else -1
 
 
 SKIPPED_DIRS: Final = frozenset(
