@@ -285,11 +285,18 @@ def traces(ctx: click.Context, limit: int) -> None:
 
 
 _SAY_INDEXING: Final = 10_000  # entries behind the search index before `search` reports progress
+_SEARCH_LIMIT: Final = 10_000  # events one `search` prints at most: its hits and snippets are held in memory
 
 
 @cli.command()
 @click.argument("words", nargs=-1, required=True)
-@click.option("--limit", default=20, show_default=True, help="How many events, newest first.")
+@click.option(
+    "--limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, _SEARCH_LIMIT),
+    help="How many events, newest first.",
+)
 @click.pass_context
 def search(ctx: click.Context, words: tuple[str, ...], limit: int) -> None:
     """Find events containing every one of WORDS (full text over redacted events)."""

@@ -10,12 +10,15 @@ append behind it (for ~0.3 s per 2,000 entries under load).
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import logging
 import os
+import re
 import sqlite3
 import sys
 import threading
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -23,10 +26,25 @@ from typing import Any, Final
 import orjson
 
 from flightlog._internal.jsonwalk import _strings
+from flightlog.errors import ValidationError
 
-__all__ = ["CATCH_UP_STEP", "INDEX_FILE", "TEXT_FIELDS", "SearchHit", "SearchIndex", "event_text"]
+__all__ = [
+    "CATCH_UP_STEP",
+    "INDEX_FILE",
+    "MATCH_MARKS",
+    "MAX_QUERY_WORDS",
+    "TEXT_FIELDS",
+    "SearchHit",
+    "SearchIndex",
+    "event_text",
+]
+
+_log = logging.getLogger(__name__)
 
 INDEX_FILE: Final = "index.db"
+# Held (flock) while a missing or corrupt index.db is replaced, so that two processes doing it at
+# once never remove each other's new files.
+_LOCK_FILE: Final = "index.lock"
 # Contentless (content=''): the index keeps only its term lists, not a second copy of each
 # event's text, which the ledger already holds. Half the file (35 vs 80 MB for 60,000 agent
 # spans) and 2.5 µs less per event to index (8.8 -> 6.3); snippets are cut from the ledger's
@@ -47,11 +65,24 @@ CATCH_UP_STEP: Final = 2000  # entries indexed per lock hold by the collector: a
 _MAX_OFFERED: Final = 20_000  # texts held for catch_up (~15 MB); past it they are read from the ledger
 # After the type: the fields whose strings are searched, in this order.
 TEXT_FIELDS: Final = ("agent_id", "session_id", "model", "payload", "user_context")
+# Snippets cost about (hits x phrases): one query of "alpha" 5,000 times took 87 s at 50,000
+# events. Repeats are dropped, and more words than this are refused.
+MAX_QUERY_WORDS: Final = 32
+_READ_CHUNK: Final = 500  # hits read from the ledger per query: far below SQLite's bound on variables
+_MAX_LIMIT: Final = 2**63 - 1  # SQLite's largest integer
+# Snippet match markers that cannot be confused with text: control characters, which the
+# tokenizer takes for spaces, so the text the snippets are cut from has them replaced by spaces.
+MATCH_MARKS: Final = ("\x02", "\x03")
+# ASCII letters and digits, and every non-ASCII character: unicode61 splits words at every other
+# ASCII character; non-ASCII separators are kept in a word's key, so that two words are taken
+# for one only when FTS5 sees the same phrase in both.
+_WORD: Final = re.compile(r"[0-9a-z\x80-\U0010ffff]+")
 
 
 @dataclass(frozen=True)
 class SearchHit:
-    """One matching event: ledger index, ids, type and a snippet with the match in [brackets]."""
+    """One matching event: ledger index, ids, type and a snippet with the match in [brackets]
+    (or in the `marks` given to `SearchIndex.search`)."""
 
     index: int
     event_id: str
@@ -68,10 +99,18 @@ def event_text(event: dict[str, Any]) -> str:
 
 
 def _fts_query(text: str) -> str:
-    """Turn user input into an FTS5 query: every word must occur (quoted, so no syntax errors)."""
+    """Turn user input into an FTS5 query: every word must occur (quoted, so no syntax errors).
+    A word repeated (in any case, or with other punctuation around it) is searched for once;
+    raise ValidationError for more than MAX_QUERY_WORDS words."""
     # NUL ends an FTS5 query string early (a syntax error); the tokenizer splits words there anyway.
-    words = [w.replace('"', '""') for w in text.replace("\x00", " ").split()]
-    return " ".join(f'"{w}"' for w in words)
+    # Each whitespace-separated word is a phrase: "foo-bar" still means foo next to bar.
+    phrases: dict[tuple[str, ...], str] = {}
+    for word in text.replace("\x00", " ").split():
+        phrases.setdefault(tuple(_WORD.findall(word.lower())), word)
+    count = sum(len(key) for key in phrases)
+    if count > MAX_QUERY_WORDS:
+        raise ValidationError("query", f"{count} different words; a search takes at most {MAX_QUERY_WORDS}")
+    return " ".join('"' + w.replace('"', '""') + '"' for w in phrases.values())
 
 
 class SearchIndex:
@@ -79,38 +118,30 @@ class SearchIndex:
     only read (a read-only connection), so indexing never takes the ledger's write lock."""
 
     def __init__(self, ledger_db: Path) -> None:
-        path = ledger_db.with_name(INDEX_FILE)
-        if not path.exists():
-            # SQLite gives the -wal and -shm files the mode of the database file.
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA busy_timeout=10000")
-        # Derived data: a commit lost to a power cut is indexed again, so no fsync per commit.
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._drop_stored_text_index()
-        self._conn.executescript(_SCHEMA)
-        # A persistent setting: written once, so that opening the index stays a read.
-        row = self._conn.execute("SELECT v FROM events_fts_config WHERE k = 'automerge'").fetchone()
-        if row is None or row[0] != _AUTOMERGE:
-            self._conn.execute("INSERT INTO events_fts(events_fts, rank) VALUES ('automerge', ?)", (_AUTOMERGE,))
+        self._path = ledger_db.with_name(INDEX_FILE)
+        self._conn = _open_index(self._path)
+        self._file = _file_id(self._path)
         uri = f"file:{urllib.parse.quote(str(ledger_db))}?mode=ro"
         self._ledger = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self._ledger.execute("PRAGMA busy_timeout=10000")
         self._lock = threading.Lock()
+        self._conn_lock = threading.Lock()  # held while `_conn` is used outside `_lock` or swapped
         self._offered: dict[int, str] = {}
         self._indexed = int(self._conn.execute("SELECT indexed FROM fts_state").fetchone()[0])
         self._offered_lock = threading.Lock()
 
-    def _drop_stored_text_index(self) -> None:
-        # An index made by an older flightlog kept every event's text: it is dropped and built
-        # again from the ledger (in steps, as for a deleted index.db).
-        # Its free pages are reused by the new index.
-        self._conn.execute("BEGIN IMMEDIATE")
-        row = self._conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events_fts'").fetchone()
-        if row is not None and "content = ''" not in row[0]:
-            self._conn.execute("DROP TABLE events_fts")
-            self._conn.execute("DROP TABLE IF EXISTS fts_state")
-        self._conn.execute("COMMIT")
+    def _reopen_if_replaced(self) -> None:
+        # A deleted index.db stays open here, written and read by no one else: the next process
+        # would make a new one and index everything again beside it. So this one reopens the
+        # file at the path (made anew if missing) and indexes from where that file stands.
+        if _file_id(self._path) == self._file:
+            return
+        conn = _open_index(self._path)
+        with self._conn_lock:
+            old, self._conn, self._file = self._conn, conn, _file_id(self._path)
+        # SQLite neither checkpoints nor deletes the -wal/-shm files of a moved database on close.
+        old.close()
+        self._indexed = int(conn.execute("SELECT indexed FROM fts_state").fetchone()[0])
 
     def close(self) -> None:
         """Close both connections."""
@@ -152,6 +183,7 @@ class SearchIndex:
         batches); return how many were added."""
         added = 0
         with self._lock:
+            self._reopen_if_replaced()
             while limit is None or added < limit:
                 (done,) = self._conn.execute("SELECT indexed FROM fts_state").fetchone()
                 # The text is built before the write transaction, so it is held only for the inserts.
@@ -179,33 +211,134 @@ class SearchIndex:
         added. Callers that must answer soon take steps, so none waits behind a whole backlog."""
         return self.catch_up(CATCH_UP_STEP, CATCH_UP_STEP)
 
-    def search(self, text: str, limit: int = 50) -> list[SearchHit]:
-        """Return the newest events containing every word of `text`."""
+    def search(self, text: str, limit: int = 50, marks: tuple[str, str] = ("[", "]")) -> list[SearchHit]:
+        """Return the newest events (at most `limit`) containing every word of `text`, with
+        `marks` around the matches in their snippets. Raise ValidationError for a query of
+        more than MAX_QUERY_WORDS different words."""
         query = _fts_query(text)
-        if not query:
+        limit = min(max(limit, 0), _MAX_LIMIT)
+        if not query or not limit:
             return []
-        found = self._conn.execute(
-            "SELECT rowid FROM events_fts WHERE events_fts MATCH ? ORDER BY rowid DESC LIMIT ?", (query, limit)
-        ).fetchall()
-        marks = ",".join("?" * len(found))
-        rows: list[tuple[int, Any, Any, Any, bytes]] = self._ledger.execute(
-            f"SELECT idx, event_id, trace_id, type, leaf FROM entries WHERE idx IN ({marks}) ORDER BY idx DESC",
-            [idx for (idx,) in found],
-        ).fetchall()
-        snippets = _snippets(query, [(idx, event_text(orjson.loads(leaf))) for idx, _, _, _, leaf in rows])
-        return [SearchHit(idx, str(e), str(t), str(k), snippets.get(idx, "")) for idx, e, t, k, _ in rows]
+        with self._conn_lock:
+            found = [
+                idx
+                for (idx,) in self._conn.execute(
+                    "SELECT rowid FROM events_fts WHERE events_fts MATCH ? ORDER BY rowid DESC LIMIT ?", (query, limit)
+                )
+            ]
+        hits: list[SearchHit] = []
+        for start in range(0, len(found), _READ_CHUNK):
+            chunk = found[start : start + _READ_CHUNK]
+            rows: list[tuple[int, Any, Any, Any, bytes]] = self._ledger.execute(
+                f"SELECT idx, event_id, trace_id, type, leaf FROM entries WHERE idx IN ({','.join('?' * len(chunk))})"
+                " ORDER BY idx DESC",
+                chunk,
+            ).fetchall()
+            texts = [(idx, event_text(orjson.loads(leaf))) for idx, _, _, _, leaf in rows]
+            snippets = _snippets(query, texts, marks)
+            hits.extend(SearchHit(idx, str(e), str(t), str(k), snippets.get(idx, "")) for idx, e, t, k, _ in rows)
+        return hits
 
 
-def _snippets(query: str, texts: list[tuple[int, str]]) -> dict[int, str]:
-    """FTS5's own snippet (match in [brackets], 12 tokens) of each text, by its index. The index
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[None]:
+    fd = os.open(path.with_name(_LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _make_empty(path: Path) -> None:
+    # -wal and -shm files left from the file that was there belong to another database: SQLite
+    # would read them with the new one ("disk I/O error").
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        name.unlink(missing_ok=True)
+    # SQLite gives the -wal and -shm files the mode of the database file.
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
+    return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _open_index(path: Path) -> sqlite3.Connection:
+    """Open the index in `path`; make a new one if it is missing or corrupt (derived data)."""
+    if not path.exists():
+        with _replacing(path):
+            if not path.exists():  # else another process made it meanwhile
+                _make_empty(path)
+    try:
+        return _connect(path)
+    except sqlite3.DatabaseError as exc:
+        if not _is_corrupt(exc):
+            raise
+    with _replacing(path):
+        try:
+            return _connect(path)  # another process may have replaced it meanwhile
+        except sqlite3.DatabaseError as exc:
+            if not _is_corrupt(exc):
+                raise
+            _log.warning("flightlog: the search index %s is damaged (%s); rebuilding it from the ledger", path, exc)
+            _make_empty(path)
+    return _connect(path)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA busy_timeout=10000")
+        # Derived data: a commit lost to a power cut is indexed again, so no fsync per commit.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        _drop_stored_text_index(conn)
+        conn.executescript(_SCHEMA)
+        # A persistent setting: written once, so that opening the index stays a read.
+        row = conn.execute("SELECT v FROM events_fts_config WHERE k = 'automerge'").fetchone()
+        if row is None or row[0] != _AUTOMERGE:
+            conn.execute("INSERT INTO events_fts(events_fts, rank) VALUES ('automerge', ?)", (_AUTOMERGE,))
+        conn.execute("SELECT indexed FROM fts_state").fetchone()  # a damaged page here is found now
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _drop_stored_text_index(conn: sqlite3.Connection) -> None:
+    # An index made by an older flightlog kept every event's text: it is dropped and built
+    # again from the ledger (in steps, as for a deleted index.db).
+    # Its free pages are reused by the new index.
+    conn.execute("BEGIN IMMEDIATE")
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events_fts'").fetchone()
+    if row is not None and "content = ''" not in row[0]:
+        conn.execute("DROP TABLE events_fts")
+        conn.execute("DROP TABLE IF EXISTS fts_state")
+    conn.execute("COMMIT")
+
+
+def _snippets(query: str, texts: list[tuple[int, str]], marks: tuple[str, str]) -> dict[int, str]:
+    """FTS5's own snippet (match in `marks`, 12 tokens) of each text, by its index. The index
     keeps no text, so the hits' texts go through a throwaway in-memory table of the same kind."""
     if not texts:
         return {}
+    start, end = MATCH_MARKS
     with contextlib.closing(sqlite3.connect(":memory:")) as conn:
         conn.execute("CREATE VIRTUAL TABLE hits USING fts5(body, tokenize = 'unicode61')")
         # In rowid order: FTS5 flushes its pending terms at every rowid lower than the last (3x).
-        conn.executemany("INSERT INTO hits (rowid, body) VALUES (?, ?)", sorted(texts))
+        conn.executemany(
+            "INSERT INTO hits (rowid, body) VALUES (?, ?)",
+            sorted((i, t.replace(start, " ").replace(end, " ")) for i, t in texts),
+        )
         rows = conn.execute(
-            "SELECT rowid, snippet(hits, 0, '[', ']', '…', 12) FROM hits WHERE hits MATCH ?", (query,)
+            "SELECT rowid, snippet(hits, 0, ?, ?, '…', 12) FROM hits WHERE hits MATCH ?", (*marks, query)
         ).fetchall()
     return {int(idx): str(snippet) for idx, snippet in rows}

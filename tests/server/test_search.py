@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from flightlog.index import INDEX_FILE, SearchIndex
+from flightlog.index import INDEX_FILE, MAX_QUERY_WORDS, SearchIndex, _fts_query
 from flightlog.ledger.log import Ledger
 from flightlog.pipeline import Pipeline
 from tests.conftest import make_event
@@ -130,3 +134,185 @@ def test_an_index_that_kept_the_text_is_rebuilt_without_it(home: Path) -> None:
     with contextlib.closing(sqlite3.connect(home / INDEX_FILE)) as check:
         tables = {name for (name,) in check.execute("SELECT name FROM sqlite_master")}
     assert "events_fts" in tables and "events_fts_content" not in tables  # no second copy of the text
+
+
+def test_search_takes_any_limit_and_the_cli_a_range(
+    home: Path, flightlog: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # More hits than SQLite takes variables in one statement: read in chunks. The bound is
+    # 32,766 in SQLite's own builds, 250,000 in Debian's: the index's connections get the first.
+    connect = sqlite3.connect
+
+    def bounded(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32_766)
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", bounded)
+    with Ledger.open(home) as ledger:
+        events = [make_event(i, type="prompt", payload={"text": f"tiny {i}"}) for i in range(33_000)]
+        assert len(Pipeline(ledger).ingest(events)) == 33_000
+    index = SearchIndex(home / "ledger.db")
+    try:
+        assert index.catch_up() == 33_000
+        for limit in (300_000, 2**63, 2**100):
+            hits = index.search("tiny", limit)
+            assert [h.index for h in hits] == list(range(32_999, -1, -1))
+            assert hits[-1].snippet.startswith("prompt") and "[tiny] 0" in hits[-1].snippet
+        assert index.search("tiny", 0) == [] and index.search("tiny", -1) == []
+        assert [h.index for h in index.search("tiny", 2)] == [32_999, 32_998]
+    finally:
+        index.close()
+    for bad in ("300000", "9223372036854775808", "-1", "0"):
+        out = flightlog("search", "--limit", bad, "tiny")
+        assert out.returncode == 2 and "Invalid value for '--limit'" in out.stderr, out.stderr
+    out = flightlog("search", "--limit", "10000", "tiny", check=True)
+    assert len(out.stdout.splitlines()) == 10_000
+
+
+def test_repeated_words_count_once_and_too_many_words_are_refused(
+    serve: Callable[..., Server], home: Path, flightlog: Any
+) -> None:
+    assert _fts_query('alpha ALPHA alpha. (Alpha) "alpha" foo-bar foo.bar Foo_Bar bar-foo') == (
+        '"alpha" "foo-bar" "bar-foo"'
+    )
+    assert _fts_query("🙂 👍 ☀ ☀") == '"🙂" "👍" "☀"'  # FTS5 indexes some emoji: never taken for one another
+    server = serve()
+    words = [f"w{i}" for i in range(MAX_QUERY_WORDS + 1)]
+    event = make_event(0, type="prompt", payload={"text": " ".join(words)})
+    assert httpx.post(server.url + "/api/v1/events", json=[event]).status_code == 200
+    # Repeats (any case, any punctuation around them) do not count: 31 + "alpha" words.
+    many = " ".join(words[: MAX_QUERY_WORDS - 1] + ["w0 W0 (w0) w0, W1."] * 400)
+    found = httpx.get(server.url + "/api/v1/search", params={"q": many})
+    assert found.status_code == 200 and [h["index"] for h in found.json()["hits"]] == [0]
+    message = f"query: {MAX_QUERY_WORDS + 1} different words; a search takes at most {MAX_QUERY_WORDS}"
+    refused = httpx.get(server.url + "/api/v1/search", params={"q": " ".join(words)})
+    assert refused.status_code == 400 and refused.json() == {"error": message, "details": []}
+    glued = httpx.get(server.url + "/api/v1/search", params={"q": ".".join(["alpha"] * 40)})  # one phrase of 40
+    assert glued.status_code == 400
+    page = httpx.get(server.url + "/", params={"q": " ".join(words)})
+    assert page.status_code == 400 and message in page.text and 'value="w0 w1 w2' in page.text
+    server.stop()
+    out = flightlog("search", *words)
+    assert out.returncode == 3 and out.stderr == f"error: {message}\n" and out.stdout == ""
+
+
+def test_the_ui_searches_the_whole_query_not_its_first_500_characters(serve: Callable[..., Server]) -> None:
+    server = serve()
+    long_word = "x" * 495
+    events = [
+        make_event(0, trace_id="a" * 32, type="prompt", payload={"text": f"{long_word} zebrafish"}),
+        make_event(1, trace_id="b" * 32, type="prompt", payload={"text": f"{long_word} zebr"}),
+    ]
+    assert httpx.post(server.url + "/api/v1/events", json=events).status_code == 200
+    q = f"{long_word} zebrafish"  # 505 characters: cut at 500, it searched for "zebr"
+    page = httpx.get(server.url + "/", params={"q": q})
+    assert page.status_code == 200
+    assert "/traces/" + "a" * 32 in page.text and "/traces/" + "b" * 32 not in page.text
+    assert f'value="{q}"' in page.text
+
+
+def test_snippets_in_the_ui_mark_only_the_matches(serve: Callable[..., Server]) -> None:
+    server = serve()
+    text = "see items[0] and [docs](http://x) then \x02odd\x03 zebra"
+    event = make_event(0, type="prompt", payload={"text": text})
+    assert httpx.post(server.url + "/api/v1/events", json=[event]).status_code == 200
+    hits = httpx.get(server.url + "/api/v1/search", params={"q": "zebra"}).json()["hits"]
+    assert hits[0]["snippet"].endswith("\nsee items[0] and [docs](http://x) then  odd  [zebra]")  # as documented
+    page = httpx.get(server.url + "/", params={"q": "zebra"})
+    assert page.status_code == 200
+    assert "see items[0] and [docs](http://x) then  odd  <mark>zebra</mark>" in page.text
+    assert page.text.count("<mark>") == 1 and "\x02" not in page.text
+
+
+def test_an_index_deleted_while_open_is_made_anew_and_reopened(home: Path) -> None:
+    with Ledger.open(home) as ledger:
+        pipeline = Pipeline(ledger)
+        assert pipeline.ingest(
+            [make_event(i, type="prompt", payload={"text": f"warp {i}"}) for i in range(30)]
+        ) == list(range(30))
+        first = SearchIndex(ledger.store.path)
+        assert first.catch_up() == 30
+        (home / INDEX_FILE).unlink()  # its -wal and -shm stay: `first` still has them open
+        assert (home / f"{INDEX_FILE}-wal").exists()
+        second = SearchIndex(ledger.store.path)
+        try:
+            assert second.indexed == 0 and second.catch_up() == 30
+            assert [h.index for h in second.search("warp 29")] == [29]
+            assert pipeline.ingest([make_event(30, type="prompt", payload={"text": "warp 30"})]) == [30]
+            # `first` notices and goes on in the new file, from where that file stands.
+            assert first.catch_up() == 1 and first.indexed == 31
+            assert (home / f"{INDEX_FILE}-wal").exists()  # closing the old file left the new one's alone
+            assert [h.index for h in second.search("warp 30")] == [30]
+            assert [h.index for h in first.search("warp 3")] == [3]
+        finally:
+            first.close()
+            second.close()
+        assert (home / "index.lock").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_missing_index_is_made_under_a_lock(home: Path) -> None:
+    with Ledger.open(home) as ledger:
+        assert Pipeline(ledger).ingest([make_event(0)]) == [0]
+    fd = os.open(home / "index.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another process is making index.db
+    opened: list[SearchIndex] = []
+    opener = threading.Thread(target=lambda: opened.append(SearchIndex(home / "ledger.db")))
+    opener.start()
+    opener.join(0.5)
+    assert opener.is_alive() and not (home / INDEX_FILE).exists()
+    os.close(fd)
+    opener.join(10)
+    assert opened and opened[0].catch_up() == 1
+    opened[0].close()
+
+
+def test_serve_follows_a_deleted_index_and_the_cli_searches_beside_it(
+    serve: Callable[..., Server], home: Path, flightlog: Any
+) -> None:
+    server = serve()
+    events = [make_event(i, type="prompt", payload={"text": f"quasar number{i}"}) for i in range(20)]
+    assert httpx.post(server.url + "/api/v1/events", json=events).status_code == 200
+    assert len(httpx.get(server.url + "/api/v1/search", params={"q": "quasar"}).json()["hits"]) == 20
+    (home / INDEX_FILE).unlink()
+    assert flightlog("search", "number7", check=True).stdout.startswith("#7 ")
+    more = [make_event(i, type="prompt", payload={"text": f"quasar number{i}"}) for i in range(20, 25)]
+    assert httpx.post(server.url + "/api/v1/events", json=more).status_code == 200
+    hits = httpx.get(server.url + "/api/v1/search", params={"q": "quasar"}).json()["hits"]
+    assert [h["index"] for h in hits] == list(range(24, -1, -1))
+    # The server writes to the file at the path, not to the one deleted.
+    deadline = time.monotonic() + 30
+    while _indexed_in_file(home) < 25 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _indexed_in_file(home) == 25
+    assert flightlog("search", "number24", check=True).stdout.startswith("#24 ")
+
+
+def _indexed_in_file(home: Path) -> int:
+    with contextlib.closing(sqlite3.connect(f"file:{home / INDEX_FILE}?mode=ro", uri=True)) as conn:
+        return int(conn.execute("SELECT indexed FROM fts_state").fetchone()[0])
+
+
+def test_a_corrupt_index_is_rebuilt_other_faults_are_not(
+    serve: Callable[..., Server], home: Path, flightlog: Any
+) -> None:
+    with Ledger.open(home) as ledger:
+        events = [make_event(i, type="prompt", payload={"text": f"nebula number{i}"}) for i in range(20)]
+        assert Pipeline(ledger).ingest(events) == list(range(20))
+    index_db = home / INDEX_FILE
+    index_db.write_bytes(os.urandom(4096))
+    out = flightlog("search", "number19", check=True)
+    assert out.stdout.startswith("#19 ")
+    assert out.stderr.count("\n") == 1 and "search index" in out.stderr and "rebuilding it" in out.stderr
+    index_db.write_bytes(os.urandom(4096))
+    server = serve()  # was: "Application startup failed"
+    hits = httpx.get(server.url + "/api/v1/search", params={"q": "nebula"}).json()["hits"]
+    assert len(hits) == 20
+    server.stop()
+    assert "rebuilding it from the ledger" in server.log.read_text()
+    # Not every fault is corruption: a file SQLite cannot open is reported and left alone.
+    index_db.unlink()
+    index_db.mkdir()
+    with pytest.raises(sqlite3.OperationalError, match="unable to open"):
+        SearchIndex(home / "ledger.db")
+    assert index_db.is_dir()

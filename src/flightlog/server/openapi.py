@@ -280,7 +280,10 @@ def openapi_document() -> dict[str, Any]:
                             "indexed",
                             "entries",
                         ),
-                        "400": {"description": "limit is not an integer", "content": _JSON_ERROR},
+                        "400": {
+                            "description": "limit is not an integer, or the query has more than 32 different words",
+                            "content": _JSON_ERROR,
+                        },
                         **_auth("read"),
                     },
                 }
@@ -433,7 +436,8 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "HTML page", "content": {"text/html": {}}},
                         "400": {
-                            "description": "a filter is not valid (HTML page saying which)",
+                            "description": "a filter is not valid, or the search has more than 32 different "
+                            "words (HTML page saying which)",
                             "content": {"text/html": {}},
                         },
                         **_auth("read"),

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from flightlog.errors import FlightlogError, ValidationError
+from flightlog.index import MATCH_MARKS
 from flightlog.ledger.store import query_traces
 from flightlog.render import tree_order
 from flightlog.rollback import rollback_files
@@ -81,7 +82,7 @@ def _search(c: Collector, f: dict[str, str]) -> list[SearchGroup]:
     c.index.catch_up_step()
     words = " ".join(x for x in (f["q"], f["repo"]) if x)
     groups: dict[str, SearchGroup] = {}
-    for hit in c.index.search(words, SEARCH_HITS):
+    for hit in c.index.search(words, SEARCH_HITS, MATCH_MARKS):
         found = c.ledger.store.leaf(hit.index)
         if found is None:
             continue
@@ -118,7 +119,9 @@ def ui_routes(collector: Callable[[], Collector]) -> list[BaseRoute]:
         if (denied := c.authorize(request, "read")) is not None:
             return denied
         q = request.query_params
-        shown = {k: q.get(k, "").strip()[:500] for k in FILTERS}  # the form keeps what was typed
+        # The form keeps what was typed. `q` is never cut: a word cut short finds other events;
+        # the search itself refuses a query of too many words.
+        shown = {k: q.get(k, "").strip() if k == "q" else q.get(k, "").strip()[:500] for k in FILTERS}
         f = dict(shown)
         cursor_text = q.get("cursor", "")
         cursor = min(int(cursor_text), MAX_CURSOR) if cursor_text.isascii() and cursor_text.isdigit() else None
@@ -129,7 +132,10 @@ def ui_routes(collector: Callable[[], Collector]) -> list[BaseRoute]:
             return _html(page("Traces", list_body(shown, [], None, None, False, str(exc)), header, "list"), 400)
         f.update((k, v or "") for k, v in filters.items())  # for the search path's own filter
         if f["q"] or f["repo"]:
-            groups = await run_in_threadpool(_search, c, f)
+            try:
+                groups = await run_in_threadpool(_search, c, f)
+            except ValidationError as exc:
+                return _html(page("Traces", list_body(shown, [], None, None, False, exc.message), header, "list"), 400)
             note = f"Traces of the newest {SEARCH_HITS} matching events, every filter applied to the matching event."
             body = list_body(shown, None, groups, None, False, note)
         else:

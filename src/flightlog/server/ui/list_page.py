@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from flightlog.events import EVENT_TYPES
+from flightlog.index import MATCH_MARKS
 from flightlog.server.ui.html import STATUS_CLASSES, esc, query_string, short_time
 
 __all__ = ["FILTERS", "SearchGroup", "list_body"]
 
 FILTERS: Final = ("q", "agent", "session", "repo", "type", "status", "since", "until", "file_path")
-_MARK: Final = re.compile(r"\[([^\[\]]*)\]")
 
 
 @dataclass
@@ -66,8 +65,9 @@ def _form(f: dict[str, str]) -> str:
 
 
 def _snippet(text: str) -> str:
-    """Escape an FTS snippet and turn its [match] brackets into <mark>."""
-    return _MARK.sub(lambda m: f"<mark>{m.group(1)}</mark>", esc(text))
+    """Escape an FTS snippet (matches between MATCH_MARKS) and turn its marks into <mark>."""
+    start, end = MATCH_MARKS
+    return esc(text).replace(start, "<mark>").replace(end, "</mark>")
 
 
 def _trace_link(trace_id: str) -> str:
