@@ -51,7 +51,7 @@ from flightlog.render import tree_order
 from flightlog.server.approvals_api import approvals_routes
 from flightlog.server.auth import TokenStore, role_allows
 from flightlog.server.body import BodyError, parse_json, read_body
-from flightlog.server.browser_guard import foreign_page
+from flightlog.server.browser_guard import foreign_page, loopback_client
 from flightlog.server.export import OtlpForwarder
 from flightlog.server.filters import MAX_CURSOR, trace_filters
 from flightlog.server.hooks import claude_code_hook
@@ -63,7 +63,6 @@ __all__ = ["ServerSettings", "create_app"]
 
 _PROTOBUF: Final = "application/x-protobuf"
 _JSON: Final = "application/json"
-_LOOPBACK: Final = ("127.", "::1", "localhost")
 _PREPARE_WORKERS: Final = 1  # processes preparing OTLP bodies; the writer's process is the other core
 _log = logging.getLogger(__name__)
 
@@ -137,7 +136,7 @@ class Collector:
         host = request.client.host if request.client else ""
         header = request.headers.get("authorization", "")
         if not header:
-            if self.settings.anonymous_loopback and host.startswith(_LOOPBACK):
+            if self.settings.anonymous_loopback and loopback_client(host):
                 refused = foreign_page(request.headers)
                 return None if refused is None else _error(403, refused)
             return _error(401, "a bearer token is required (flightlog tokens create --role …)")

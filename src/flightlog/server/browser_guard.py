@@ -14,7 +14,7 @@ import ipaddress
 import urllib.parse
 from collections.abc import Mapping
 
-__all__ = ["foreign_page"]
+__all__ = ["foreign_page", "loopback_client"]
 
 
 def foreign_page(headers: Mapping[str, str]) -> str | None:
@@ -27,6 +27,18 @@ def foreign_page(headers: Mapping[str, str]) -> str | None:
     if origin is not None and not _is_loopback(urllib.parse.urlsplit(origin).hostname):
         return "requests from other web origins need a bearer token"
     return None
+
+
+def loopback_client(address: str | None) -> bool:
+    """True when a client's address is a loopback one (127.0.0.0/8, ::1, or IPv4-mapped
+    ::ffff:127.x): the same machine. A name or no address is not known to be."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
 
 
 def _is_loopback(name: str | None) -> bool:

@@ -20,7 +20,6 @@ collector is down Claude Code carries on unrecorded (its HTTP hooks fail open).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from typing import TYPE_CHECKING, Final
 
@@ -31,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from flightlog.capture.claude_hook import process
 from flightlog.errors import ValidationError
 from flightlog.server.body import BodyError, parse_json, read_body
+from flightlog.server.browser_guard import loopback_client
 
 if TYPE_CHECKING:
     from flightlog.server.app import Collector
@@ -56,7 +56,7 @@ async def claude_code_hook(request: Request, collector: Collector) -> Response:
         return JSONResponse({"error": "hook input is not a JSON object"}, status_code=400)
     project_dir = _project_dir(request.headers.get("flightlog-project-dir"))
     try:
-        local = _from_this_machine(request)
+        local = loopback_client(request.client.host if request.client else None)
         outcome = await run_in_threadpool(process, data, collector.home, project_dir, local=local)
         if outcome.events:
             good, bad = await run_in_threadpool(collector.pipeline.prepare_batch, outcome.events)
@@ -75,17 +75,6 @@ async def claude_code_hook(request: Request, collector: Collector) -> Response:
     if outcome.output is None:
         return Response(status_code=200)
     return JSONResponse(outcome.output)
-
-
-def _from_this_machine(request: Request) -> bool:
-    """True when the client's address is a loopback one (an IPv4-mapped one too)."""
-    try:
-        address = ipaddress.ip_address(request.client.host if request.client else "")
-    except ValueError:
-        return False  # no address, or a name: not known to be this machine
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback
 
 
 def _project_dir(value: str | None) -> str | None:
