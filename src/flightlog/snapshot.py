@@ -315,7 +315,7 @@ def take_snapshot(
             snap.cached, snap.via_index = known[1], True
             snap.seconds = time.perf_counter() - started
             return snap
-    names = list_files(real, MAX_SNAPSHOT_FILES)
+    names = list_files(real, MAX_SNAPSHOT_FILES, home=home)
     if names is None:
         raise SnapshotError(f"{root} has more than {MAX_SNAPSHOT_FILES} files; exclude some with --exclude")
     cache = StatCache.load(home, real)

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from flightlog.capture.workspace import without_homes
+from flightlog.capture.workspace import list_files, without_homes
 from tests.conftest import make_event
 from tests.server.conftest import start_server
 
@@ -38,6 +38,21 @@ def test_without_homes_drops_data_directories_only() -> None:
         "sub/main.py",
     ]
     assert without_homes(["ledger.lock", "ledger.db", "keys/signing.key"]) == []  # the workspace is one
+
+
+def test_the_callers_home_is_left_out_whatever_git_ignores(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    home = root / ".flightlog"
+    (home / "spool").mkdir(parents=True)
+    (home / "spool" / "batch.ndjson").write_text("{}\n")  # a command hook's home: no ledger.lock
+    (home / "ledger.lock").touch()
+    (root / "a.txt").write_text("hello\n")
+    (root / ".gitignore").write_text("*.lock\n")  # hides the marker from git's list
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "i"]):
+        subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+    assert list_files(root, home=home) == [".gitignore", "a.txt"]
+    assert list_files(root, home=root) == []  # the workspace is the home itself
+    assert list_files(root, home=tmp_path / "elsewhere") == [".flightlog/spool/batch.ndjson", ".gitignore", "a.txt"]
 
 
 def _hook(url: str, root: Path, event: str, **fields: Any) -> None:

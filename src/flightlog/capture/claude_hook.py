@@ -122,7 +122,7 @@ def _session_start(s: HookSession, data: dict[str, Any]) -> HookOutcome:
 
     s.update("session.json", note)
     # The first content snapshot is the slow one; take it here, not on the first tool call.
-    names = list_files(s.root) if s.local else None
+    names = list_files(s.root, home=s.home) if s.local else None
     if names is not None:
         s.cache().refresh(s.root, scan(s.root, names))
     return HookOutcome()

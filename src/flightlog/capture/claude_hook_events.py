@@ -212,7 +212,7 @@ def capture_before(s: HookSession, tool: str, tool_input: Any, state: dict[str, 
             except OSError:
                 pass
     elif tool in shape.SHELL_TOOLS:
-        names = list_files(s.root)
+        names = list_files(s.root, home=s.home)
         if names is not None:
             stats = scan(s.root, names)
             s.cache().refresh(s.root, stats)
@@ -273,7 +273,7 @@ def workspace_changes(s: HookSession, state: dict[str, Any], tool_span: str) -> 
     before_stats = state.get("stats")
     if not s.local or not isinstance(before_stats, dict):
         return []
-    names = list_files(s.root)
+    names = list_files(s.root, home=s.home)
     if names is None:
         return []
     after_stats = scan(s.root, names)

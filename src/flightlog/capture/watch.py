@@ -375,7 +375,7 @@ class Watcher:
         self._skip_names = tuple(rel + "/" for rel in inside if not rel.startswith(".."))  # a data dir in the workspace
 
     def _listed(self) -> list[str] | None:
-        names = list_files(self.root)
+        names = list_files(self.root, home=self.home)
         return None if names is None else [n for n in names if not n.startswith(self._skip_names)]
 
     def start(self) -> int:

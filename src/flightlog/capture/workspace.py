@@ -35,9 +35,10 @@ MAX_DIFF_BYTES: Final = 1024 * 1024
 Stat = tuple[int, int]  # (size, mtime_ns)
 
 
-def list_files(root: Path, max_files: int = MAX_FILES) -> list[str] | None:
-    """Return the workspace's files relative to `root` (tracked and untracked, minus ignored),
-    or None when there are more than `max_files` (snapshots allow more than a hook's scan)."""
+def list_files(root: Path, max_files: int = MAX_FILES, *, home: Path) -> list[str] | None:
+    """Return the workspace's files relative to `root` (tracked and untracked, minus ignored,
+    minus flightlog data directories: `home`, the caller's, and any other found in it), or None
+    when there are more than `max_files` (snapshots allow more than a hook's scan)."""
     import subprocess  # only shell calls scan; the other hook paths skip its import cost
 
     try:
@@ -50,24 +51,36 @@ def list_files(root: Path, max_files: int = MAX_FILES) -> list[str] | None:
         names = sorted({n for n in out.decode("utf-8", "surrogateescape").split("\0") if n})
     except (OSError, subprocess.SubprocessError):
         names = _walk(root, max_files)
-    names = without_homes(names)
+    names = without_homes(names, _relative_home(root, home))
     return None if len(names) > max_files else names
 
 
-# The file only a flightlog data directory holds at its top (made when its ledger is opened:
-# names such as ledger.db or tokens.json are too common to go by). A home inside a workspace (say
-# `--home ./.flightlog`, not gitignored) must never be read by a scan: reading and closing the
-# ledger's files from the collector's own process drops SQLite's POSIX locks on them, after
-# which another process deleted the live WAL and acknowledged events were lost; and the
-# signing key and hook state would be copied into snapshots.
+def _relative_home(root: Path, home: Path) -> str | None:
+    # `home` as a "/"-separated path inside `root` ("" for root itself), or None when outside.
+    rel = os.path.relpath(os.path.realpath(home), os.path.realpath(root))
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep) or os.path.isabs(rel):
+        return None
+    return "" if rel == os.curdir else rel.replace(os.sep, "/")
+
+
+# A home inside a workspace (say `--home ./.flightlog`, not gitignored) must never be read by a
+# scan: reading and closing the ledger's files from the collector's own process drops SQLite's
+# POSIX locks on them, after which another process deleted the live WAL and acknowledged events
+# were lost; and the signing key, spool and hook state would be copied into snapshots. The
+# caller's home is known by its path (whatever .gitignore hides); other homes by the file only a
+# data directory holds at its top, made when its ledger is opened (names such as ledger.db or
+# tokens.json are too common to go by).
 _HOME_MARKER: Final = "ledger.lock"
 
 
-def without_homes(names: list[str]) -> list[str]:
+def without_homes(names: list[str], home: str | None = None) -> list[str]:
     """`names` (relative paths, "/"-separated) minus every file inside a flightlog data
-    directory among them (a folder holding `_HOME_MARKER`). Not every `.flightlog` folder: a
-    workspace's own `.flightlog/policies/` is project code, and an agent changing it must show."""
+    directory: `home` (relative too; "" is the whole workspace) and any folder holding
+    `_HOME_MARKER`. Not every `.flightlog` folder: a workspace's own `.flightlog/policies/` is
+    project code, and an agent changing it must show."""
     homes = {folder for folder, _, base in (n.rpartition("/") for n in names) if base == _HOME_MARKER}
+    if home is not None:
+        homes.add(home)
     if not homes:
         return names
     if "" in homes:  # the workspace is a data directory itself
