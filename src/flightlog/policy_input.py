@@ -285,7 +285,8 @@ def may_hold_secret(texts: list[str]) -> bool:
         rules = (Path(__file__).parent / "rules" / "default.toml").read_text("utf-8")
         found = re.findall(r"^keywords\s*=\s*\[([^\]]*)\]", rules, re.M)
         _keywords = tuple(sorted({k.lower() for line in found for k in re.findall(r"['\"]([^'\"]+)['\"]", line)}))
-    folded = "\0".join(t[:_MAX_SCAN_CHARS] for t in texts if t).lower()
+    # Whole texts: a caller that redacts on a True must see a secret however far in it is.
+    folded = "\0".join(t for t in texts if t).lower()
     return any(k in folded for k in _keywords)
 
 
@@ -295,7 +296,7 @@ def secret_kinds(texts: list[str]) -> list[str]:
     A cheap keyword pass comes first (the rules' own keywords, read from the rule file without
     the TOML parser), so a text that cannot hold a secret never loads RE2 (~40 ms per process).
     """
-    texts = [t for t in texts if t]
+    texts = [t[:_MAX_SCAN_CHARS] for t in texts if t]
     if not may_hold_secret(texts):
         return []
     from flightlog.redact import Redactor

@@ -168,6 +168,22 @@ def test_hook_state_holds_no_secret_even_when_no_post_comes(home: Path, workspac
     assert all(token not in json.dumps(e) and in_url not in json.dumps(e) for e in stop.events)
 
 
+def test_a_secret_past_the_first_megabyte_of_an_input_is_masked_too(home: Path, workspace: Path) -> None:
+    token = _token()
+    content = "x" * 1_100_000 + f"\nGITHUB_TOKEN={token}\n"
+    _hook(home, workspace, "UserPromptSubmit", prompt="write it", prompt_id="p-1")
+    _hook(
+        home,
+        workspace,
+        "PreToolUse",
+        tool_name="Write",
+        tool_input={"file_path": "big.txt", "content": content},
+        tool_use_id="toolu_9",
+    )
+    assert list((home / "hooks" / "claude-code" / SESSION).glob("tool-*.json"))
+    assert _files_holding(home, token) == []
+
+
 def test_a_post_after_a_masked_pre_records_the_call_and_its_policy_evaluation(home: Path, workspace: Path) -> None:
     token = _token()
     call: dict[str, Any] = {
