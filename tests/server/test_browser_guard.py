@@ -29,6 +29,9 @@ def test_pages_of_other_sites_get_nothing_without_a_token(serve: Callable[..., S
     assert httpx.post(server.url + "/hooks/claude-code", content=hook, headers=plain).status_code == 403
     rollback = httpx.post(f"{server.url}/api/v1/traces/{trace}/rollback", content='{"dry_run": false}', headers=plain)
     assert rollback.status_code == 403
+    # Another local web app (a dev server on another port) is another origin too.
+    other = {"origin": "http://127.0.0.1:9", "content-type": "text/plain"}
+    assert httpx.post(server.url + "/hooks/claude-code", content=hook, headers=other).status_code == 403
     assert httpx.get(server.url + "/healthz").json()["entries"] == 1  # nothing was stored
     assert httpx.get(server.url + "/api/v1/search", params={"q": "injected"}).json()["hits"] == []
 

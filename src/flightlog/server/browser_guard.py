@@ -24,9 +24,20 @@ def foreign_page(headers: Mapping[str, str]) -> str | None:
     if not _is_loopback(urllib.parse.urlsplit(f"//{host}").hostname):
         return "anonymous access needs a loopback Host (localhost, 127.0.0.1, [::1]); other names need a bearer token"
     origin = headers.get("origin")
-    if origin is not None and not _is_loopback(urllib.parse.urlsplit(origin).hostname):
+    if origin is not None and _netloc(origin) != _netloc(f"http://{host}"):
+        # Not only other sites: another local web app (a dev server showing untrusted pages) too.
         return "requests from other web origins need a bearer token"
     return None
+
+
+def _netloc(url: str) -> tuple[str | None, int | None] | None:
+    """(host, port) of a URL, the scheme's default port filled in; None if it has none."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        return None
+    return (parts.hostname, port) if parts.hostname else None
 
 
 def loopback_client(address: str | None) -> bool:
