@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,10 +173,22 @@ def _inside(root: Path, rel: str) -> Path | None:
     return target
 
 
-def plan_rollback(history: list[PathHistory], home: Path, default_root: Path, force: bool = False) -> RollbackPlan:
+def _within(path: Path, root: Path) -> bool:
+    real, real_root = os.path.realpath(path), os.path.realpath(root)
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def plan_rollback(
+    history: list[PathHistory],
+    home: Path,
+    default_root: Path,
+    force: bool = False,
+    roots: Sequence[Path] | None = None,
+) -> RollbackPlan:
     """Return what rolling back `history` would do. Raise RollbackError naming every path whose
     earlier content is unknown or unsafe to write; report paths changed since the trace as
-    `conflicts` (the caller refuses unless `force`)."""
+    `conflicts` (the caller refuses unless `force`). With `roots`, every path must lie in one
+    of them: the events name paths and content, and whoever may store events may name any."""
     store = BlobStore(home / "blobs")
     snapshots: dict[str, dict[str, Entry] | None] = {}
     plan = RollbackPlan()
@@ -185,6 +198,12 @@ def plan_rollback(history: list[PathHistory], home: Path, default_root: Path, fo
         target = Path(h.path) if os.path.isabs(h.path) else _inside(root, h.path)
         if target is None:
             problems.append(f"{h.path}: outside the workspace {root}")
+            continue
+        if ".git" in Path(h.path).parts:  # never scanned, so never a recorded change: planted
+            problems.append(f"{h.path}: inside .git, which flightlog never records")
+            continue
+        if roots is not None and not any(_within(target, r) for r in roots):
+            problems.append(f"{h.path}: not in a workspace this collector snapshotted itself")
             continue
         if not h.before_known:
             problems.append(f"{h.path}: the trace did not record its content before the change")
@@ -357,15 +376,22 @@ def rollback_event(original_trace: str, rollback_trace: str, payload: dict[str, 
 
 
 def rollback_files(
-    events: list[dict[str, Any]], home: Path, *, dry_run: bool = False, force: bool = False, actor: str | None = None
+    events: list[dict[str, Any]],
+    home: Path,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    actor: str | None = None,
+    roots: Sequence[Path] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Roll back the files of the trace whose `events` are given (for a caller that stores events
     itself, such as the collector's rollback route); return (what was or would be done, the
-    `rollback` event to store — None on a dry run). Raises RollbackError when it may not."""
+    `rollback` event to store — None on a dry run). Raises RollbackError when it may not;
+    `roots` as for `plan_rollback`."""
     if not events:
         raise RollbackError("no such trace")
     trace_id = str(events[0]["trace_id"])
-    plan = plan_rollback(trace_history(events), home, Path.cwd(), force)
+    plan = plan_rollback(trace_history(events), home, Path.cwd(), force, roots)
     if plan.conflicts and not force:
         raise RollbackError("changed since the trace: " + ", ".join(plan.conflicts))
     result: dict[str, Any] = {"mode": "files", "actions": plan.describe(), "unchanged": plan.unchanged}

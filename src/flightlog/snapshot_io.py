@@ -34,7 +34,7 @@ from typing import Any, Final
 from flightlog.home import private_dir
 from flightlog.ledger.blobs import BlobStore
 
-__all__ = ["RACY_NS", "BlobBatch", "PrivateIndex", "StatCache", "WorkspaceReader"]
+__all__ = ["RACY_NS", "BlobBatch", "PrivateIndex", "StatCache", "WorkspaceReader", "snapshot_roots"]
 
 # How close to the moment it was read a file's mtime may be before its cached digest is not
 # trusted: filesystems stamp mtimes at a coarse tick (Linux: a jiffy; HFS+ 1 s; FAT 2 s), so a
@@ -108,6 +108,18 @@ class StatCache:
         except OSError:
             with contextlib.suppress(OSError):
                 tmp.unlink()
+
+
+def snapshot_roots(home: Path) -> list[Path]:
+    """The workspaces this home has snapshotted itself (their stat caches name them): where its
+    own captures (the hook on this machine, `exec`, `watch`) recorded file changes."""
+    roots = []
+    for path in sorted((home / "snapshots" / "stat").glob("*.json")):
+        with contextlib.suppress(OSError, ValueError):
+            doc = json.loads(path.read_bytes())
+            if isinstance(doc, dict) and isinstance(doc.get("root"), str):
+                roots.append(Path(doc["root"]))
+    return roots
 
 
 class BlobBatch:

@@ -417,8 +417,9 @@ def openapi_document() -> dict[str, Any]:
                             "content": _JSON_ERROR,
                         },
                         "409": {
-                            "description": "refused: no such trace, or files changed since the trace and their "
-                            "earlier content is not stored",
+                            "description": "refused: no such trace, files changed since the trace and their "
+                            "earlier content is not stored, or a path outside the workspaces this collector "
+                            "snapshotted itself (or in .git)",
                             "content": _JSON_ERROR,
                         },
                         "500": {

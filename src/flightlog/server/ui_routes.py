@@ -7,6 +7,7 @@ the `read` role, like the API); the browser checks every event's inclusion proof
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from flightlog.server.filters import MAX_CURSOR, trace_filters
 from flightlog.server.ui.html import esc, page
 from flightlog.server.ui.list_page import FILTERS, SearchGroup, list_body
 from flightlog.server.ui.trace_page import checkpoint_header, trace_body
+from flightlog.snapshot_io import snapshot_roots
 
 if TYPE_CHECKING:
     from flightlog.server.app import Collector
@@ -192,7 +194,12 @@ async def _rollback(c: Collector, trace_id: str, dry_run: bool, by: str) -> Resp
     rows = await run_in_threadpool(c.ledger.store.trace_leaves, trace_id)
     events = [json.loads(leaf) for _, leaf in rows]
     try:
-        result, event = await run_in_threadpool(rollback_files, events, c.home, dry_run=dry_run, actor=by)
+        # Only inside workspaces this collector snapshotted itself: the events name the paths and
+        # the earlier content, and an ingest token (another machine's agent) may store events.
+        roots = await run_in_threadpool(snapshot_roots, c.home)
+        result, event = await run_in_threadpool(
+            functools.partial(rollback_files, events, c.home, dry_run=dry_run, actor=by, roots=roots)
+        )
     except FlightlogError as exc:
         return JSONResponse({"error": exc.message, "details": []}, 409)
     if event is not None:
