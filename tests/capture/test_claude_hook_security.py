@@ -86,6 +86,21 @@ def test_a_dot_dot_session_cannot_remove_other_sessions_state(home: Path, worksp
         assert state.is_file(), odd
 
 
+def test_a_remote_client_cannot_end_a_local_session_of_the_same_id(
+    home: Path, workspace: Path, server: Server, flightlog: CliRunner
+) -> None:
+    kept = {"session_id": OTHER, "cwd": str(workspace), "tool_name": "Read", "tool_use_id": "toolu_keep"}
+    assert (
+        httpx.post(server.url + "/hooks/claude-code", json={**kept, "hook_event_name": "PreToolUse"}).status_code == 200
+    )
+    state = home / "hooks" / "claude-code" / OTHER / "tool-toolu_keep.json"
+    token = flightlog("tokens", "create", "--role", "ingest", check=True).stdout.split()[-1]
+    end = {"session_id": OTHER, "cwd": str(workspace), "hook_event_name": "SessionEnd"}
+    remote = {**REMOTE, "authorization": f"Bearer {token}"}
+    assert httpx.post(server.url + "/hooks/claude-code", json=end, headers=remote).status_code == 200
+    assert state.is_file()
+
+
 def test_the_command_hook_keeps_a_dot_dot_session_inside_its_folder(home: Path, workspace: Path) -> None:
     _hook(home, workspace, "PreToolUse", OTHER, tool_name="Read", tool_use_id="toolu_keep")
     state = home / "hooks" / "claude-code" / OTHER / "tool-toolu_keep.json"

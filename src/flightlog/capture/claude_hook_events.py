@@ -65,7 +65,10 @@ class HookSession:
         self.home = home
         self.local = local
         self.id = str(data.get("session_id") or "unknown-session")
-        self.folder = home / "hooks" / "claude-code" / _component(self.id, _PLAIN_SESSION)
+        # Another machine's sessions get folders of their own: knowing a local session's id must
+        # not let a remote client end it or mix into its state.
+        name = _component(self.id, _PLAIN_SESSION) if local else "remote." + _digest(self.id)
+        self.folder = home / "hooks" / "claude-code" / name
         self.now_ns = time.time_ns()
         self.timestamp = shape.iso_ms(self.now_ns)
         # Not this process's directory or environment for another machine's agent.
@@ -378,7 +381,11 @@ def _component(value: str, plain: re.Pattern[str]) -> str:
     """One path component for `value`, never "", "." or ".."; two values never share one."""
     if plain.fullmatch(value):
         return value
-    return "id." + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return "id." + _digest(value)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def host() -> str:
