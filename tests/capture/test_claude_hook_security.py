@@ -171,10 +171,13 @@ def test_hook_state_holds_no_secret_even_when_no_post_comes(home: Path, workspac
     for secret in (token, in_url, in_model):
         assert _files_holding(home, secret) == []
 
-    # What reads that state still works: Stop records the unfinished calls, saying what was masked.
+    # What reads that state still works: Stop records the unfinished calls, saying what was masked,
+    # and the policy evaluations that abstained on them (kept for a Post that never came).
     stop = _hook(home, workspace, "Stop")
     calls = {e["payload"]["tool_call_id"]: e for e in stop.events if e["type"] == "tool_call"}
     assert set(calls) == {"toolu_1", "toolu_2"}
+    evaluations = [e for e in stop.events if e["type"] == "policy_evaluation"]
+    assert sorted(e["parent_span_id"] for e in evaluations) == sorted(c["span_id"] for c in calls.values())
     assert calls["toolu_1"]["payload"]["input"]["title"] == "bug"
     assert "[REDACTED:" in calls["toolu_1"]["payload"]["input"]["github_token"]
     assert calls["toolu_2"]["payload"]["input"]["url"].startswith("https://api.github.com/user?access_token=[REDACTED:")

@@ -266,6 +266,8 @@ def _stop(s: HookSession, data: dict[str, Any]) -> HookOutcome:
             call["payload"]["error"] = "no PostToolUse: refused at the permission prompt or interrupted"
             if state.get("redactions"):  # the input was masked when kept: say where
                 call["redactions"] = state["redactions"]
+            if isinstance(state.get("policy_event"), dict):  # an abstain, kept for a Post that never came
+                events.append(state["policy_event"])
             events.append(call)
         path.unlink(missing_ok=True)
     if data.get("hook_event_name") == "StopFailure":
