@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh data directory and a runner for the real `flightlog` CLI."""
+"""Shared fixtures: a fresh data directory, a runner for the real `flightlog` CLI and a real
+collector on it."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.server.conftest import Server, start_server
 
 VECTORS = Path(__file__).parent / "vectors"
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -21,6 +24,14 @@ CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "flightlog-home"
+
+
+@pytest.fixture
+def server(home: Path) -> Iterator[Server]:
+    """A real `flightlog serve` on HOME (a free loopback port), stopped after the test."""
+    started = start_server(home)
+    yield started
+    started.stop()
 
 
 @pytest.fixture

@@ -12,27 +12,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from flightlog import approvals
 from tests.conftest import CliRunner
-from tests.server.conftest import Server, start_server
+from tests.server.conftest import Server
 
 SESSION = "a9f0c4e2-7b1d-4c3e-8f5a-6b7c8d9e0f1a"
-
-
-@pytest.fixture
-def server(home: Path) -> Iterator[Server]:
-    started = start_server(home)
-    yield started
-    started.stop()
 
 
 def _env(home: Path, url: str, **extra: str) -> dict[str, str]:

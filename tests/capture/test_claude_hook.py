@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +41,6 @@ def workspace(tmp_path: Path) -> Path:
     (root / "build").mkdir()
     (root / "build" / "out.bin").write_text("ignored\n")
     return root
-
-
-@pytest.fixture
-def server(home: Path) -> Iterator[Server]:
-    started = start_server(home)
-    yield started
-    started.stop()
 
 
 class Agent:

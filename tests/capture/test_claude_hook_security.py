@@ -11,7 +11,6 @@ import socket
 import string
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +56,6 @@ def workspace(tmp_path: Path) -> Path:
     subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
     (root / "app.py").write_text("def add(a, b):\n    return a - b\n")
     return root
-
-
-@pytest.fixture
-def server(home: Path) -> Iterator[Server]:
-    started = start_server(home)
-    yield started
-    started.stop()
 
 
 # --- 1. the session's state folder ---------------------------------------------------------------
