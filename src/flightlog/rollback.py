@@ -199,7 +199,9 @@ def plan_rollback(
         if target is None:
             problems.append(f"{h.path}: outside the workspace {root}")
             continue
-        if ".git" in Path(h.path).parts:  # never scanned, so never a recorded change: planted
+        # Never scanned, so never a recorded change: planted (by the path or by the workspace;
+        # any case, for case-insensitive file systems).
+        if ".git" in (part.casefold() for part in Path(os.path.realpath(target)).parts):
             problems.append(f"{h.path}: inside .git, which flightlog never records")
             continue
         if roots is not None and not any(_within(target, r) for r in roots):

@@ -94,7 +94,9 @@ class StatCache:
         if len(keep) != len(self.entries):
             self.entries = {k: v for k, v in self.entries.items() if k in keep}
             self.changed = True
-        if not self.changed:
+        # Written even empty the first time: it also says this home snapshotted the root
+        # (`snapshot_roots`), which an empty new project must be as well.
+        if not self.changed and self.path.exists():
             return
         doc = {"version": 1, "root": self.root, "entries": self.entries}
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")

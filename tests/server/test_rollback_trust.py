@@ -15,6 +15,8 @@ import httpx
 
 from flightlog.ledger.blobs import blob_digest
 from flightlog.server.auth import TokenStore
+from flightlog.snapshot import take_snapshot
+from flightlog.snapshot_io import snapshot_roots
 from tests.conftest import make_event
 from tests.server.conftest import Server
 
@@ -56,3 +58,23 @@ def test_a_planted_trace_cannot_write_outside_recorded_workspaces(
     error = answer.json()["error"]
     assert "not in a workspace this collector snapshotted itself" in error and "inside .git" in error
     assert not target.exists() and not (workspace / ".git" / "hooks" / "pre-commit").exists()
+
+
+def test_a_snapshotted_workspace_is_no_way_into_its_git_folder(
+    serve: Callable[..., Server], home: Path, tmp_path: Path
+) -> None:
+    workspace = tmp_path / "new-project"
+    (workspace / ".git" / "hooks").mkdir(parents=True)
+    take_snapshot(workspace, home)  # an empty new project: its workspace counts all the same
+    assert workspace.resolve() in snapshot_roots(home)
+    server = serve()
+    content = "#!/bin/sh\necho owned\n" + "#" * 20_000
+    for folder, path in ((workspace / ".git", "hooks/pre-commit"), (workspace / ".GIT", "hooks/post-merge")):
+        events = _planted(path, content, workspace=str(folder))
+        events[0]["span_id"], events[1]["span_id"] = "5" * 16, "6" * 16
+        assert httpx.post(server.url + "/api/v1/events", json=events).status_code == 200
+    answer = httpx.post(f"{server.url}/api/v1/traces/{TRACE}/rollback", json={"dry_run": False})
+    assert answer.status_code == 409, answer.text
+    assert "hooks/pre-commit: inside .git" in answer.json()["error"]
+    assert "hooks/post-merge: inside .git" in answer.json()["error"]
+    assert not list((workspace / ".git" / "hooks").iterdir())
