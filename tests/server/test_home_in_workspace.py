@@ -17,27 +17,19 @@ from tests.server.conftest import start_server
 SESSION = "5e55e55e-0000-4000-8000-000000000001"
 
 
-def test_without_homes_drops_data_directories_only() -> None:
-    names = [
-        ".flightlog/policies/tools.rego",  # the workspace's own policies: project code, kept
-        "app.py",
-        "data/ledger.lock",
-        "data/keys/signing.key",
-        "data/hooks/claude-code/s/session.json",
-        "db/tokens.json",  # a project's own file by a common name: kept
-        "ledger.db",
-        "sub/.flightlog/blobs/ab",
-        "sub/.flightlog/ledger.lock",
-        "sub/main.py",
-    ]
-    assert without_homes(names) == [
-        ".flightlog/policies/tools.rego",
-        "app.py",
-        "db/tokens.json",
-        "ledger.db",
-        "sub/main.py",
-    ]
-    assert without_homes(["ledger.lock", "ledger.db", "keys/signing.key"]) == []  # the workspace is one
+def test_only_the_callers_home_is_left_out(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "x.py").write_text("x = 1\n")
+    (root / "src" / "ledger.lock").touch()  # an agent cannot hide a folder with a marker
+    (root / ".flightlog" / "policies").mkdir(parents=True)
+    (root / ".flightlog" / "policies" / "tools.rego").write_text("package x\n")  # project code
+    home = root / "data"
+    (home / "blobs").mkdir(parents=True)
+    for i in range(30):  # more files than the scan's limit below: left out before it counts
+        (home / "blobs" / f"b{i}").write_text("x")
+    assert list_files(root, 10, home=home) == [".flightlog/policies/tools.rego", "src/ledger.lock", "src/x.py"]
+    assert without_homes(["a", "data/x", "database/y"], "data") == ["a", "database/y"]
 
 
 def test_the_callers_home_is_left_out_whatever_git_ignores(tmp_path: Path) -> None:

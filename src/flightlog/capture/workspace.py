@@ -37,9 +37,11 @@ Stat = tuple[int, int]  # (size, mtime_ns)
 
 def list_files(root: Path, max_files: int = MAX_FILES, *, home: Path) -> list[str] | None:
     """Return the workspace's files relative to `root` (tracked and untracked, minus ignored,
-    minus flightlog data directories: `home`, the caller's, and any other found in it), or None
-    when there are more than `max_files` (snapshots allow more than a hook's scan)."""
+    minus the caller's data directory `home` if it is inside), or None when there are more than
+    `max_files` (snapshots allow more than a hook's scan)."""
     import subprocess  # only shell calls scan; the other hook paths skip its import cost
+
+    inside = _relative_home(root, home)
 
     try:
         out = subprocess.run(
@@ -50,8 +52,8 @@ def list_files(root: Path, max_files: int = MAX_FILES, *, home: Path) -> list[st
         ).stdout
         names = sorted({n for n in out.decode("utf-8", "surrogateescape").split("\0") if n})
     except (OSError, subprocess.SubprocessError):
-        names = _walk(root, max_files)
-    names = without_homes(names, _relative_home(root, home))
+        names = _walk(root, max_files, inside)
+    names = without_homes(names, inside)
     return None if len(names) > max_files else names
 
 
@@ -63,29 +65,23 @@ def _relative_home(root: Path, home: Path) -> str | None:
     return "" if rel == os.curdir else rel.replace(os.sep, "/")
 
 
-# A home inside a workspace (say `--home ./.flightlog`, not gitignored) must never be read by a
-# scan: reading and closing the ledger's files from the collector's own process drops SQLite's
-# POSIX locks on them, after which another process deleted the live WAL and acknowledged events
-# were lost; and the signing key, spool and hook state would be copied into snapshots. The
-# caller's home is known by its path (whatever .gitignore hides); other homes by the file only a
-# data directory holds at its top, made when its ledger is opened (names such as ledger.db or
-# tokens.json are too common to go by).
-_HOME_MARKER: Final = "ledger.lock"
+# The caller's home inside a workspace (say `--home ./.flightlog`, not gitignored) must never be
+# read by a scan: reading and closing the ledger's files from the collector's own process drops
+# SQLite's POSIX locks on them, after which another process deleted the live WAL and
+# acknowledged events were lost; and the signing key, spool and hook state would be copied into
+# snapshots. It is known by its path, whatever .gitignore says. Not by a marker file: an agent
+# could make one to hide a folder's changes; and not every `.flightlog` folder: a workspace's
+# own `.flightlog/policies/` is project code, and an agent changing it must show.
 
 
-def without_homes(names: list[str], home: str | None = None) -> list[str]:
-    """`names` (relative paths, "/"-separated) minus every file inside a flightlog data
-    directory: `home` (relative too; "" is the whole workspace) and any folder holding
-    `_HOME_MARKER`. Not every `.flightlog` folder: a workspace's own `.flightlog/policies/` is
-    project code, and an agent changing it must show."""
-    homes = {folder for folder, _, base in (n.rpartition("/") for n in names) if base == _HOME_MARKER}
-    if home is not None:
-        homes.add(home)
-    if not homes:
+def without_homes(names: list[str], home: str | None) -> list[str]:
+    """`names` (relative paths, "/"-separated) minus the files inside `home` (relative too; ""
+    is the whole workspace; None: not inside it)."""
+    if home is None:
         return names
-    if "" in homes:  # the workspace is a data directory itself
+    if home == "":
         return []
-    return [n for n in names if not any(n.startswith(h + "/") for h in homes)]
+    return [n for n in names if not n.startswith(home + "/")]
 
 
 SKIPPED_DIRS: Final = frozenset(
@@ -109,15 +105,18 @@ SKIPPED_DIRS: Final = frozenset(
 )
 
 
-def _walk(root: Path, max_files: int) -> list[str]:
+def _walk(root: Path, max_files: int, home: str | None) -> list[str]:
     """Files under a folder that is not a git work tree, minus version-control, virtualenv and
     cache folders (SKIPPED_DIRS). Other hidden folders are kept: `.github/workflows/` is exactly
     what an auditor wants to see change. A symlink to a folder is listed as a file, as git lists
     it: it is not entered, and callers that lstat see it for what it is."""
     names: list[str] = []
+    if home == "":
+        return names
     for folder, dirs, files in os.walk(root):  # os.walk does not follow symlinked folders
         rel = os.path.relpath(folder, root)
-        dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS]
+        # The home is left out here, not after: a big one would fill `max_files` first.
+        dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS and (d if rel == "." else f"{rel}/{d}") != home]
         links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
         dirs[:] = [d for d in dirs if d not in links]
         names.extend(f if rel == "." else f"{rel}/{f}" for f in (*files, *links))
