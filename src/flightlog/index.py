@@ -68,6 +68,7 @@ TEXT_FIELDS: Final = ("agent_id", "session_id", "model", "payload", "user_contex
 # Snippets cost about (hits x phrases): one query of "alpha" 5,000 times took 87 s at 50,000
 # events. Repeats are dropped, and more words than this are refused.
 MAX_QUERY_WORDS: Final = 32
+_MAX_QUERY_CHARS: Final = 2048  # after repeats are dropped: long enough for any real search
 _READ_CHUNK: Final = 500  # hits read from the ledger per query: far below SQLite's bound on variables
 _MAX_LIMIT: Final = 2**63 - 1  # SQLite's largest integer
 # Snippet match markers that cannot be confused with text: control characters, which the
@@ -107,10 +108,24 @@ def _fts_query(text: str) -> str:
     phrases: dict[tuple[str, ...], str] = {}
     for word in text.replace("\x00", " ").split():
         phrases.setdefault(tuple(_WORD.findall(word.lower())), word)
-    count = sum(len(key) for key in phrases)
+    words = " ".join(phrases.values())
+    if len(words) > _MAX_QUERY_CHARS:
+        raise ValidationError("query", f"{len(words)} characters; a search takes at most {_MAX_QUERY_CHARS}")
+    count = _token_count(words)
     if count > MAX_QUERY_WORDS:
         raise ValidationError("query", f"{count} different words; a search takes at most {MAX_QUERY_WORDS}")
     return " ".join('"' + w.replace('"', '""') + '"' for w in phrases.values())
+
+
+def _token_count(text: str) -> int:
+    """How many tokens FTS5's own tokenizer makes of `text`: a guess from Python's idea of a
+    letter falls short (letters newer than SQLite's Unicode tables, dashes and dots in other
+    scripts split words there and not here), and each token costs every hit a snippet pass."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        conn.execute("CREATE VIRTUAL TABLE q USING fts5(body, tokenize = 'unicode61')")
+        conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab(q, 'instance')")
+        conn.execute("INSERT INTO q (body) VALUES (?)", (text,))
+        return int(conn.execute("SELECT count(*) FROM v").fetchone()[0])
 
 
 class SearchIndex:

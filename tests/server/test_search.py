@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from flightlog.errors import ValidationError
 from flightlog.index import INDEX_FILE, MAX_QUERY_WORDS, SearchIndex, _fts_query
 from flightlog.ledger.log import Ledger
 from flightlog.pipeline import Pipeline
@@ -316,3 +317,15 @@ def test_a_corrupt_index_is_rebuilt_other_faults_are_not(
     with pytest.raises(sqlite3.OperationalError, match="unable to open"):
         SearchIndex(home / "ledger.db")
     assert index_db.is_dir()
+
+
+def test_words_are_counted_as_fts5_splits_them() -> None:
+    # Glued by separators of other scripts (an em dash, a middle dot, an ideographic comma),
+    # 40 words look like one to a Python pattern; FTS5 searches 40 phrases' tokens, each at the
+    # cost of a snippet pass over every hit.
+    for glue in ("\u2014", "\u00b7", "\u3001"):
+        with pytest.raises(ValidationError, match="40 different words"):
+            _fts_query(glue.join(f"w{i}" for i in range(40)))
+    assert _fts_query("\u2014".join(f"w{i}" for i in range(30))).count('"') == 2  # one phrase, 30 tokens
+    with pytest.raises(ValidationError, match="at most 2048"):
+        _fts_query("x" * 3000)
