@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +23,10 @@ def test_pages_of_other_sites_get_nothing_without_a_token(serve: Callable[..., S
     for path in ("/api/v1/traces", f"/api/v1/traces/{trace}", "/api/v1/search?q=fix", "/", "/metrics"):
         r = httpx.get(server.url + path, headers=EVIL)
         assert r.status_code == 403, path
-        assert trace not in r.text and "loopback Host" in r.json()["error"]
+        assert trace not in r.text and "Host of localhost" in r.json()["error"]
+    # An <img> or <script> of another page: a GET with no Origin, but the browser says where from.
+    img = httpx.get(server.url + "/api/v1/search?q=fix", headers={"sec-fetch-site": "cross-site"})
+    assert img.status_code == 403
     # A "simple" cross-origin POST: text/plain, so the browser sends it without asking first.
     hook = '{"session_id": "s1", "hook_event_name": "UserPromptSubmit", "prompt": "injected", "cwd": "/tmp"}'
     plain = {**CROSS, "content-type": "text/plain"}
@@ -39,9 +43,9 @@ def test_pages_of_other_sites_get_nothing_without_a_token(serve: Callable[..., S
 def test_local_programs_and_tokens_are_still_let_in(serve: Callable[..., Server], home: Path) -> None:
     server = serve()
     port = server.url.rsplit(":", 1)[1]
-    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"):
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", f"0.0.0.0:{port}", socket.gethostname()):
         assert httpx.get(server.url + "/api/v1/traces", headers={"host": host}).status_code == 200
-    same = {"origin": server.url}  # the UI's own pages posting to their server
+    same = {"origin": server.url, "sec-fetch-site": "same-origin"}  # the UI's own pages posting to their server
     assert httpx.post(server.url + "/api/v1/events", json=[make_event(0)], headers=same).status_code == 200
     secret = TokenStore(home).create("read", "guard")[1]
     token = {"authorization": f"Bearer {secret}"}

@@ -304,7 +304,7 @@ def test_bearer_is_the_global_security_and_loopback_anonymity_is_explained(home:
             async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:4318") as local:
                 ok = (await local.get("/api/v1/checkpoint")).status_code
                 # ... unless it names another host, as a page in a browser would (DNS rebinding).
-                page = (await local.get("/api/v1/checkpoint", headers={"host": "collector"})).status_code
+                page = (await local.get("/api/v1/checkpoint", headers={"host": "collector.example"})).status_code
                 return doc, (ok, page)
 
     doc, loopback_status = asyncio.run(run())
