@@ -149,11 +149,15 @@ class SearchIndex:
         # A deleted index.db stays open here, written and read by no one else: the next process
         # would make a new one and index everything again beside it. So this one reopens the
         # file at the path (made anew if missing) and indexes from where that file stands.
-        if _file_id(self._path) == self._file:
+        seen = _file_id(self._path)
+        if seen == self._file:
             return
         conn = _open_index(self._path)
+        # The file as seen before opening: if it is replaced again meanwhile, the next call sees
+        # a difference and reopens (the file seen after opening might not be the one opened).
+        opened = seen if seen is not None else _file_id(self._path)
         with self._conn_lock:
-            old, self._conn, self._file = self._conn, conn, _file_id(self._path)
+            old, self._conn, self._file = self._conn, conn, opened
         # SQLite neither checkpoints nor deletes the -wal/-shm files of a moved database on close.
         old.close()
         self._indexed = int(conn.execute("SELECT indexed FROM fts_state").fetchone()[0])
