@@ -167,10 +167,7 @@ def _inside(root: Path, rel: str) -> Path | None:
     folder = target.parent
     while not folder.exists() and folder != Path(real_root):
         folder = folder.parent
-    real = os.path.realpath(folder)
-    if real != real_root and not real.startswith(real_root + os.sep):
-        return None
-    return target
+    return target if _within(folder, root) else None
 
 
 def _within(path: Path, root: Path) -> bool:

@@ -30,19 +30,6 @@ decision := {"decision": "deny", "reason": "recursive delete is not allowed", "r
 """
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
-    (root / ".gitignore").write_text("build/\n")
-    (root / "app.py").write_text("def add(a, b):\n    return a - b\n")
-    (root / "notes.txt").write_text("old notes\n")
-    (root / "build").mkdir()
-    (root / "build" / "out.bin").write_text("ignored\n")
-    return root
-
-
 class Agent:
     """Plays Claude Code: sends hook events and does what the tools would do in between."""
 

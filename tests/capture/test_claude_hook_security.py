@@ -49,15 +49,6 @@ def _hook(home: Path, root: Path, event: str, session: str = SESSION, **fields: 
     return process(data, home, str(root))
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
-    (root / "app.py").write_text("def add(a, b):\n    return a - b\n")
-    return root
-
-
 # --- 1. the session's state folder ---------------------------------------------------------------
 
 

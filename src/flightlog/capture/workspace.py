@@ -50,10 +50,9 @@ def list_files(root: Path, max_files: int = MAX_FILES, *, home: Path) -> list[st
             timeout=10,
             check=True,
         ).stdout
-        names = sorted({n for n in out.decode("utf-8", "surrogateescape").split("\0") if n})
+        names = without_homes(sorted({n for n in out.decode("utf-8", "surrogateescape").split("\0") if n}), inside)
     except (OSError, subprocess.SubprocessError):
-        names = _walk(root, max_files, inside)
-    names = without_homes(names, inside)
+        names = _walk(root, max_files, inside)  # leaves the home out as it walks
     return None if len(names) > max_files else names
 
 
