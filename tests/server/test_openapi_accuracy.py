@@ -230,6 +230,7 @@ def probes() -> list[Probe]:
         Probe("POST", "/api/v1/approvals", 400, "approve", js, b'{"event_id": 1}'),
         Probe("POST", "/api/v1/approvals", 400, "approve", js, b"[" * 5000 + b"]" * 5000),
         Probe("POST", "/api/v1/approvals", 404, "approve", js, b'{"event_id": "e", "approval": {}}'),
+        Probe("POST", "/api/v1/approvals", 400, "approve", js, b'{"event_id": "e", "approval": {"a": 1, "a": 2}}'),
         Probe("POST", "/api/v1/approvals", 413, "approve", js, b"x" * (16 * 1024 + 1)),
         Probe("POST", "/api/v1/approvals", 415, "approve", {**js, **brotli}, b"{}"),
         Probe("POST", "/api/v1/traces/not-hex/rollback", 400, "approve", js, b"{}"),
@@ -237,6 +238,8 @@ def probes() -> list[Probe]:
         Probe("POST", f"/api/v1/traces/{TRACE}/rollback", 409, "approve", js, b'{"dry_run": true}'),
         Probe("POST", f"/api/v1/traces/{TRACE}/rollback", 400, "approve", js, b'{"dry_run": "true"}'),
         Probe("POST", f"/api/v1/traces/{TRACE}/rollback", 400, "approve", js, b"{}"),
+        # Which one counts differs between parsers: an acting body must say it once.
+        Probe("POST", f"/api/v1/traces/{TRACE}/rollback", 400, "approve", js, b'{"dry_run": true, "dry_run": false}'),
         Probe("POST", f"/api/v1/traces/{TRACE}/rollback", 400, "approve", js, b"[" * 2000 + b"]" * 2000),
         Probe("POST", f"/api/v1/traces/{TRACE}/rollback", 413, "approve", js, b" " * 5000),
         Probe("GET", f"/traces/{TRACE}", 404, "read"),

@@ -61,7 +61,7 @@ def approvals_routes(collector: Callable[[], Collector]) -> list[Route]:
         if (denied := c.authorize(request, "approve")) is not None:
             return denied
         try:
-            data = parse_json(await read_body(request, MAX_APPROVAL_BYTES))
+            data = parse_json(await read_body(request, MAX_APPROVAL_BYTES), unique_members=True)
         except BodyError as exc:
             return _error(exc.status, exc.message)
         except ValidationError as exc:

@@ -56,11 +56,31 @@ async def read_body(request: Request, limit: int) -> bytes:
     return data
 
 
-def parse_json(text: str | bytes, where: str = "") -> object:
+class _DuplicateMember(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _unique_members(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for name, value in pairs:
+        if name in out:
+            raise _DuplicateMember(name)
+        out[name] = value
+    return out
+
+
+def parse_json(text: str | bytes, where: str = "", *, unique_members: bool = False) -> object:
     """Return the JSON value in `text`; raise ValidationError("$", reason) with the position of
-    a syntax error, or saying it is nested too deeply for the parser."""
+    a syntax error, or saying it is nested too deeply for the parser.
+
+    With `unique_members`, an object naming a member twice is refused: parsers disagree on which
+    one counts (`{"dry_run": true, "dry_run": false}`), so a body that acts must say it once."""
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_members) if unique_members else json.loads(text)
+    except _DuplicateMember as exc:
+        raise ValidationError("$", f"{where}member {exc.name[:80]!r} is given twice") from None
     except UnicodeDecodeError as exc:
         raise ValidationError("$", f"{where}not UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:

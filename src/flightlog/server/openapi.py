@@ -414,7 +414,7 @@ def openapi_document() -> dict[str, Any]:
                         ),
                         "400": {
                             "description": "trace_id is not 32 hex digits, or the body is not JSON with a "
-                            "boolean dry_run",
+                            "boolean dry_run (a member named twice is refused)",
                             "content": _JSON_ERROR,
                         },
                         "409": {

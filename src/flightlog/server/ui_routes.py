@@ -169,7 +169,7 @@ def ui_routes(collector: Callable[[], Collector]) -> list[BaseRoute]:
             return JSONResponse({"error": "trace_id must be 32 lowercase hex digits", "details": []}, 400)
         usage = 'body must be JSON: {"dry_run": true|false}'
         try:
-            body = parse_json(await read_body(request, _MAX_ROLLBACK_BYTES))
+            body = parse_json(await read_body(request, _MAX_ROLLBACK_BYTES), unique_members=True)
         except BodyError as exc:
             return JSONResponse({"error": exc.message, "details": []}, exc.status)
         except ValidationError as exc:
