@@ -6,6 +6,7 @@ Scans every file (database, WAL, blobs, keys) byte for byte, while the ledger is
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -157,3 +158,42 @@ def test_values_under_secret_names_never_reach_disk(home: Path) -> None:
         assert len(good[0].event["redactions"]) == 3
         disk = _disk(home)
         assert not [s for s in secrets if any(n in disk for n in _needles(s))]
+
+
+def test_secrets_sent_as_otlp_bytes_never_reach_disk(home: Path) -> None:
+    # Some SDKs send byte attributes (log bodies, raw headers); base64 hid a token from every rule.
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+    from flightlog.capture.otlp import PROTOBUF, traces_to_events
+
+    token = "ghp_" + "Q3v9Lk2Pz8Xw4Rt6Ym1Nb5Hc7Jd0Fs2Ga4Ke"
+    password = "Zq81LlqsajAIxNKu8"
+    binary = bytes([0xFF, 0xFE, 0x00, 0x81]) * 4
+    span = Span(
+        trace_id=bytes(range(1, 17)),
+        span_id=bytes(range(1, 9)),
+        name="POST /push",
+        start_time_unix_nano=1_795_000_000_000_000_000,
+        end_time_unix_nano=1_795_000_000_100_000_000,
+        attributes=[
+            KeyValue(key="http.request.raw", value=AnyValue(bytes_value=f"Authorization: token {token}".encode())),
+            KeyValue(key="db.password", value=AnyValue(bytes_value=password.encode())),
+            KeyValue(key="payload.digest", value=AnyValue(bytes_value=binary)),
+        ],
+    )
+    body = ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(resource=Resource(), scope_spans=[ScopeSpans(spans=[span])])]
+    ).SerializeToString()
+    with Ledger.open(home) as ledger:
+        good, bad = Pipeline(ledger).prepare_batch(traces_to_events(body, PROTOBUF).events)
+        assert not bad and len(good) == 1
+        ledger.append(good)
+        attrs = good[0].event["payload"]["raw"]["attributes"]
+        assert attrs["http.request.raw"].startswith("Authorization: token [REDACTED")
+        assert attrs["payload.digest"] == base64.b64encode(binary).decode()  # not text: kept as base64
+        disk = _disk(home)
+        for secret in (token, password):
+            assert not any(n in disk for n in [*_needles(secret), base64.b64encode(secret.encode())])

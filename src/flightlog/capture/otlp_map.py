@@ -52,6 +52,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,6 +75,7 @@ Attrs = dict[str, Any]
 SOURCE_KIND: Final = "otlp"
 ERROR_SEVERITY: Final = 17  # SEVERITY_NUMBER_ERROR
 _MAX_SAFE: Final = 2**53 - 1  # largest integer an IEEE double (and so RFC 8785) holds exactly
+_CONTROL: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # not in text, but in binary
 _MAX_DEPTH: Final = 64  # nesting kept when a JSON string attribute is parsed
 _SPAN_KINDS: Final = ("unspecified", "internal", "server", "client", "producer", "consumer")
 _PROMPT_OPS: Final = frozenset({"invoke_agent", "create_agent", "invoke_workflow"})
@@ -112,8 +114,10 @@ def make_scope(resource: Attrs, scope: InstrumentationScope) -> Scope:
 
 
 def any_value(value: AnyValue) -> Any:
-    """Return an OTLP AnyValue as a JSON value: bytes as base64; NaN/±Infinity and integers
-    beyond ±(2**53 - 1) as strings (RFC 8785 canonical JSON cannot hold them as numbers)."""
+    """Return an OTLP AnyValue as a JSON value: bytes as their UTF-8 text, or base64 when they
+    are not text (not UTF-8, or control characters other than tab and line ends); NaN/±Infinity
+    and integers beyond ±(2**53 - 1) as strings (RFC 8785 canonical JSON cannot hold them as
+    numbers)."""
     kind = value.WhichOneof("value")
     if kind == "string_value":
         return value.string_value
@@ -129,6 +133,14 @@ def any_value(value: AnyValue) -> Any:
     if kind == "kvlist_value":
         return attributes(value.kvlist_value.values)
     if kind == "bytes_value":
+        # As text when they are text, so redaction reads them: a token sent as bytes would pass
+        # every rule inside base64.
+        try:
+            text = value.bytes_value.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None and not _CONTROL.search(text):
+            return text
         return base64.b64encode(value.bytes_value).decode("ascii")
     return None
 
