@@ -305,13 +305,16 @@ def search(ctx: click.Context, words: tuple[str, ...], limit: int) -> None:
     ledger = open_ledger(ctx)
     index = SearchIndex(ledger.store.path)
     try:
-        behind = ledger.size - index.indexed
-        if behind > _SAY_INDEXING:  # e.g. a deleted index.db over a large ledger: say why it waits
-            click.echo(f"indexing {behind:,} entries for search first…", err=True)
-        while index.catch_up_step():
-            if behind > _SAY_INDEXING:
-                click.echo(f"  {index.indexed:,} / {ledger.size:,}", err=True)
-        hits = index.search(" ".join(words), limit)
+        for _ in range(2):  # again when the search found the index damaged and made it anew
+            behind = ledger.size - index.indexed
+            if behind > _SAY_INDEXING:  # e.g. a deleted index.db over a large ledger: say why it waits
+                click.echo(f"indexing {behind:,} entries for search first…", err=True)
+            while index.catch_up_step():
+                if behind > _SAY_INDEXING:
+                    click.echo(f"  {index.indexed:,} / {ledger.size:,}", err=True)
+            hits = index.search(" ".join(words), limit)
+            if index.indexed >= ledger.size:
+                break
     finally:
         index.close()
     if not hits:

@@ -26,7 +26,7 @@ from typing import Any, Final
 import orjson
 
 from flightlog._internal.jsonwalk import _strings
-from flightlog.errors import ValidationError
+from flightlog.errors import LedgerError, ValidationError
 
 __all__ = [
     "CATCH_UP_STEP",
@@ -192,38 +192,62 @@ class SearchIndex:
                 texts.append((done + len(texts), text))
         if texts:
             return texts
-        rows = self._ledger.execute(
-            "SELECT idx, leaf FROM entries WHERE idx >= ? ORDER BY idx LIMIT ?", (done, batch)
-        ).fetchall()
+        try:
+            rows = self._ledger.execute(
+                "SELECT idx, leaf FROM entries WHERE idx >= ? ORDER BY idx LIMIT ?", (done, batch)
+            ).fetchall()
+        except sqlite3.DatabaseError as exc:  # the ledger's fault, not the index's: never rebuilt for it
+            raise LedgerError(f"cannot read the ledger to index it: {exc}") from None
         return [(idx, event_text(orjson.loads(leaf))) for idx, leaf in rows]
+
+    def _rebuild_if_corrupt(self, exc: sqlite3.DatabaseError) -> None:
+        # Damage found after opening (a bad page of the term lists): made anew, as at opening,
+        # rather than failing every search and every catch-up until a restart. Call with `_lock`.
+        if not _is_corrupt(exc):
+            raise exc
+        with _replacing(self._path):
+            if _file_id(self._path) == self._file:  # else another process replaced it already
+                _log.warning(
+                    "flightlog: the search index %s is damaged (%s); rebuilding it from the ledger", self._path, exc
+                )
+                _make_empty(self._path)
+        self._reopen_if_replaced()
 
     def catch_up(self, batch: int = 2000, limit: int | None = None) -> int:
         """Index entries committed since the last call, or at most about `limit` of them (whole
         batches); return how many were added."""
-        added = 0
         with self._lock:
             self._reopen_if_replaced()
-            while limit is None or added < limit:
-                (done,) = self._conn.execute("SELECT indexed FROM fts_state").fetchone()
-                # The text is built before the write transaction, so it is held only for the inserts.
-                texts = self._texts_from(done, batch)
-                if not texts:
-                    self._indexed = done
-                    return added
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    (now,) = self._conn.execute("SELECT indexed FROM fts_state").fetchone()
-                    if now == done:  # else another process indexed these meanwhile: read again
-                        self._conn.executemany("INSERT INTO events_fts (rowid, body) VALUES (?, ?)", texts)
-                        self._conn.execute("UPDATE fts_state SET indexed = ?", (texts[-1][0] + 1,))
-                        added += len(texts)
-                    self._conn.execute("COMMIT")
-                    if now == done:
-                        self._indexed = texts[-1][0] + 1
-                except BaseException:
+            try:
+                return self._catch_up(batch, limit)
+            except sqlite3.DatabaseError as exc:
+                self._rebuild_if_corrupt(exc)
+            return self._catch_up(batch, limit)
+
+    def _catch_up(self, batch: int, limit: int | None) -> int:
+        added = 0
+        while limit is None or added < limit:
+            (done,) = self._conn.execute("SELECT indexed FROM fts_state").fetchone()
+            # The text is built before the write transaction, so it is held only for the inserts.
+            texts = self._texts_from(done, batch)
+            if not texts:
+                self._indexed = done
+                return added
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                (now,) = self._conn.execute("SELECT indexed FROM fts_state").fetchone()
+                if now == done:  # else another process indexed these meanwhile: read again
+                    self._conn.executemany("INSERT INTO events_fts (rowid, body) VALUES (?, ?)", texts)
+                    self._conn.execute("UPDATE fts_state SET indexed = ?", (texts[-1][0] + 1,))
+                    added += len(texts)
+                self._conn.execute("COMMIT")
+                if now == done:
+                    self._indexed = texts[-1][0] + 1
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):  # a damaged file may refuse it too
                     self._conn.execute("ROLLBACK")
-                    raise
-            return added
+                raise
+        return added
 
     def catch_up_step(self) -> int:
         """Index at most one step (CATCH_UP_STEP entries) of the backlog; return how many were
@@ -238,13 +262,12 @@ class SearchIndex:
         limit = min(max(limit, 0), _MAX_LIMIT)
         if not query or not limit:
             return []
-        with self._conn_lock:
-            found = [
-                idx
-                for (idx,) in self._conn.execute(
-                    "SELECT rowid FROM events_fts WHERE events_fts MATCH ? ORDER BY rowid DESC LIMIT ?", (query, limit)
-                )
-            ]
+        try:
+            found = self._matches(query, limit)
+        except sqlite3.DatabaseError as exc:
+            with self._lock:
+                self._rebuild_if_corrupt(exc)
+            found = self._matches(query, limit)  # none until the new index has caught up
         hits: list[SearchHit] = []
         for start in range(0, len(found), _READ_CHUNK):
             chunk = found[start : start + _READ_CHUNK]
@@ -257,6 +280,15 @@ class SearchIndex:
             snippets = _snippets(query, texts, marks)
             hits.extend(SearchHit(idx, str(e), str(t), str(k), snippets.get(idx, "")) for idx, e, t, k, _ in rows)
         return hits
+
+    def _matches(self, query: str, limit: int) -> list[int]:
+        with self._conn_lock:
+            return [
+                idx
+                for (idx,) in self._conn.execute(
+                    "SELECT rowid FROM events_fts WHERE events_fts MATCH ? ORDER BY rowid DESC LIMIT ?", (query, limit)
+                )
+            ]
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:

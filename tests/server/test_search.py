@@ -319,6 +319,45 @@ def test_a_corrupt_index_is_rebuilt_other_faults_are_not(
     assert index_db.is_dir()
 
 
+def _damage_term_lists(home: Path) -> None:
+    """Overwrite the second half of a checkpointed index.db: its schema and state pages (the
+    first ones) still open, so the damage is met only by a search or an insert."""
+    index = SearchIndex(home / "ledger.db")
+    index.catch_up()
+    index._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    index.close()
+    path = home / INDEX_FILE
+    size = path.stat().st_size
+    start = size // 2 // 4096 * 4096
+    with path.open("r+b") as f:
+        f.seek(start)
+        f.write(os.urandom(size - start))
+
+
+def test_damage_found_after_opening_rebuilds_the_index(
+    serve: Callable[..., Server], home: Path, flightlog: Any
+) -> None:
+    with Ledger.open(home) as ledger:
+        filler = "lorem ipsum dolor sit amet " * 20
+        events = [make_event(i, type="prompt", payload={"text": f"nebula number{i} {filler}"}) for i in range(3000)]
+        assert Pipeline(ledger).ingest(events) == list(range(3000))
+    _damage_term_lists(home)
+    out = flightlog("search", "number2999", check=True)  # was: "database disk image is malformed"
+    assert out.stdout.startswith("#2999 ") and "rebuilding it" in out.stderr
+    _damage_term_lists(home)
+    server = serve()
+    deadline = time.monotonic() + 30
+    while True:  # was: 500 on every search until a restart
+        answer = httpx.get(server.url + "/api/v1/search", params={"q": "number2999"})
+        assert answer.status_code == 200, answer.text
+        if answer.json()["hits"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert [h["index"] for h in answer.json()["hits"]] == [2999]
+    server.stop()
+    assert "rebuilding it from the ledger" in server.log.read_text()
+
+
 def test_words_are_counted_as_fts5_splits_them() -> None:
     # Glued by separators of other scripts (an em dash, a middle dot, an ideographic comma),
     # 40 words look like one to a Python pattern; FTS5 searches 40 phrases' tokens, each at the
