@@ -300,8 +300,9 @@ _SEARCH_LIMIT: Final = 10_000  # events one `search` prints at most: its hits an
 @click.pass_context
 def search(ctx: click.Context, words: tuple[str, ...], limit: int) -> None:
     """Find events containing every one of WORDS (full text over redacted events)."""
-    from flightlog.index import SearchIndex
+    from flightlog.index import SearchIndex, check_query
 
+    check_query(" ".join(words))  # before a backlog is indexed, not after
     ledger = open_ledger(ctx)
     index = SearchIndex(ledger.store.path)
     try:

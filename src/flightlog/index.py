@@ -36,6 +36,7 @@ __all__ = [
     "TEXT_FIELDS",
     "SearchHit",
     "SearchIndex",
+    "check_query",
     "event_text",
 ]
 
@@ -115,6 +116,12 @@ def _fts_query(text: str) -> str:
     if count > MAX_QUERY_WORDS:
         raise ValidationError("query", f"{count} different words; a search takes at most {MAX_QUERY_WORDS}")
     return " ".join('"' + w.replace('"', '""') + '"' for w in phrases.values())
+
+
+def check_query(text: str) -> None:
+    """Raise ValidationError for a query `SearchIndex.search` would refuse: checked before an
+    index catches up, so that a bad query is told at once, not after a backlog."""
+    _fts_query(text)
 
 
 def _token_count(text: str) -> int:

@@ -41,7 +41,7 @@ from starlette.routing import Route
 
 from flightlog.capture import otlp
 from flightlog.errors import ConfigError, FlightlogError, ValidationError
-from flightlog.index import SearchIndex
+from flightlog.index import SearchIndex, check_query
 from flightlog.ledger.log import Ledger, PendingEntry
 from flightlog.ledger.store import query_traces
 from flightlog.pipeline import Pipeline, Preparer, Rejected
@@ -493,6 +493,7 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
             limit = min(max(int(request.query_params.get("limit", "50")), 1), 500)
         except ValueError:
             return _error(400, "limit must be an integer")
+        check_query(q)  # before a backlog is indexed, not after
         await run_in_threadpool(c.index.catch_up_step)
         hits = await run_in_threadpool(c.index.search, q, limit)
         # `indexed` < `entries`: the index is still catching up and newer matches may be missing.

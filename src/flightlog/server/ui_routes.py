@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from flightlog.errors import FlightlogError, ValidationError
-from flightlog.index import MATCH_MARKS
+from flightlog.index import MATCH_MARKS, check_query
 from flightlog.ledger.store import query_traces
 from flightlog.render import tree_order
 from flightlog.rollback import rollback_files
@@ -81,8 +81,9 @@ def _matches(ev: dict[str, Any], f: dict[str, str]) -> bool:
 def _search(c: Collector, f: dict[str, str]) -> list[SearchGroup]:
     """Return the traces with an event that holds every word (of `q` and `repo`) and passes
     every filter, grouped by trace, newest match first."""
-    c.index.catch_up_step()
     words = " ".join(x for x in (f["q"], f["repo"]) if x)
+    check_query(words)
+    c.index.catch_up_step()
     groups: dict[str, SearchGroup] = {}
     for hit in c.index.search(words, SEARCH_HITS, MATCH_MARKS):
         found = c.ledger.store.leaf(hit.index)
