@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 from flightlog.ledger.log import Ledger
 from flightlog.ledger.store import query_traces
 from flightlog.pipeline import Pipeline
+from flightlog.server.filters import trace_filters
 from tests.conftest import make_event
 
 
@@ -35,3 +37,56 @@ def test_pages_list_each_trace_once_newest_last_event_first(home: Path) -> None:
             assert fast == _pages(ledger, everything, limit)
         first = query_traces(ledger.store, {}, 50, None)[0]
         assert (first["trace_id"], first["events"], first["cursor"]) == (traces[3], 2, 9)
+
+
+def test_filtered_pages_order_traces_by_their_newest_matching_event(home: Path) -> None:
+    rng = random.Random(7)
+    traces = [f"{n:032x}" for n in range(1, 41)]
+    agents, kinds = ("claude-code", "codex-cli", "aider"), ("prompt", "shell", "file_op")
+    events = []
+    for i in range(600):
+        kind = rng.choice(kinds)
+        payloads = {
+            "prompt": {"text": "go"},
+            "shell": {"command": "make", "exit_code": 0},
+            "file_op": {"op": "create", "file_path": rng.choice(("a.py", "b.py"))},
+        }
+        events.append(
+            make_event(
+                i,
+                trace_id=rng.choice(traces),
+                parent_span_id=None,
+                agent_id=rng.choice(agents),
+                type=kind,
+                payload=payloads[kind],
+            )
+        )
+    cases: list[dict[str, str | None]] = [
+        {"agent": "aider"},
+        {"agent": "codex-cli", "type": "shell"},
+        {"file_path": "b.py"},
+        {"since": events[200]["timestamp"], "until": events[260]["timestamp"]},
+        {"agent": "nobody"},
+    ]
+    with Ledger(home) as ledger:
+        assert Pipeline(ledger).ingest(events) == list(range(len(events)))
+        for filters in cases:
+            newest: dict[str, int] = {}
+            for i, e in enumerate(events):
+                p = e["payload"]
+                if (
+                    filters.get("agent") in (None, e["agent_id"])
+                    and filters.get("type") in (None, e["type"])
+                    and filters.get("file_path") in (None, p.get("file_path"))
+                    and e["timestamp"] >= (filters.get("since") or "")
+                    and e["timestamp"] < (filters.get("until") or "~")
+                ):
+                    newest[e["trace_id"]] = i
+            expected = sorted(newest, key=lambda t: -newest[t])
+            for limit in (1, 3, 7, 50):
+                pages = _pages(ledger, trace_filters(filters), limit)
+                assert [t for page in pages for t in page] == expected, (filters, limit)
+            if expected:  # a summary covers the whole trace, not only its matching events
+                top = query_traces(ledger.store, trace_filters(filters), 1, None)[0]
+                assert top["cursor"] == newest[expected[0]]
+                assert top["events"] == sum(e["trace_id"] == expected[0] for e in events)

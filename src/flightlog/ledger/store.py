@@ -250,8 +250,8 @@ class SqliteStore:
         return [(int(i), bytes(b)) for i, b in rows]
 
 
-def _trace_filters(filters: dict[str, str | None]) -> tuple[str, list[object]]:
-    """Return a WHERE clause over entries for the query API's trace filters."""
+def _trace_filters(filters: dict[str, str | None]) -> tuple[list[str], list[object]]:
+    """Return the conditions over entries (to be joined with AND) for the query API's trace filters."""
     columns = {"agent": "agent_id", "session": "session_id", "type": "type", "status": "status"}
     where: list[str] = []
     args: list[object] = []
@@ -268,66 +268,75 @@ def _trace_filters(filters: dict[str, str | None]) -> tuple[str, list[object]]:
     if filters.get("file_path"):
         where.append("json_extract(CAST(leaf AS TEXT), '$.payload.file_path') = ?")
         args.append(filters["file_path"])
-    return (" WHERE " + " AND ".join(where)) if where else "", args
+    return where, args
 
 
 def query_traces(
     store: SqliteStore, filters: dict[str, str | None], limit: int, before: int | None
 ) -> list[dict[str, object]]:
-    """Return summaries of the traces that have an event matching every filter, newest first.
+    """Return summaries of the traces that have an event matching every filter, the trace of
+    the newest matching event first (without filters: of the newest event).
 
-    Paging: `before` is the `cursor` of the last row of the previous page.
+    Each summary covers the whole trace; its `cursor` is the index of its newest matching
+    event. Paging: `before` is the `cursor` of the last row of the previous page.
     """
     where, args = _trace_filters(filters)
-    having = "HAVING MAX(idx) < ?" if before is not None else ""
-    scope = f" WHERE trace_id IN (SELECT trace_id FROM entries{where})" if where else ""
-    if not where:
-        # The newest traces without grouping the whole log (a second per page at two million
-        # events): walk back from the newest entry until `limit` traces are found.
-        newest: list[object] = list(_newest_traces(store, limit, before))
-        scope, args, having, before = f" WHERE trace_id IN ({','.join('?' * len(newest))})", newest, "", None
+    found = _newest_traces(store, limit, before, where, args)
+    if not found:
+        return []
     sql = (
-        "SELECT trace_id, COUNT(*), MIN(timestamp), MAX(timestamp), MAX(idx),"
+        "SELECT trace_id, COUNT(*), MIN(timestamp), MAX(timestamp),"
         # JSON arrays, not GROUP_CONCAT: an id may itself hold a comma.
         " JSON_GROUP_ARRAY(DISTINCT agent_id),"
         " JSON_GROUP_ARRAY(DISTINCT session_id) FILTER (WHERE session_id IS NOT NULL),"
-        " SUM(status = 'error') FROM entries" + scope + f" GROUP BY trace_id {having}"
-        " ORDER BY MAX(idx) DESC LIMIT ?"
+        f" SUM(status = 'error') FROM entries WHERE trace_id IN ({','.join('?' * len(found))}) GROUP BY trace_id"
     )
-    rows = store.read.execute(sql, [*args, *([before] if before is not None else []), limit])
+    rows = {row[0]: row for row in store.read.execute(sql, list(found))}
     return [
         {
             "trace_id": t,
             "events": n,
             "first": first,
             "last": last,
-            "cursor": cursor,
+            "cursor": found[t],
             "agents": json.loads(agents),
             "sessions": json.loads(sessions),
             "errors": errors or 0,
         }
-        for t, n, first, last, cursor, agents, sessions, errors in rows
+        for t, n, first, last, agents, sessions, errors in (rows[t] for t in found if t in rows)
     ]
 
 
-def _newest_traces(store: SqliteStore, limit: int, before: int | None) -> list[str]:
-    """The ids of the `limit` traces with the newest last events below `before`, newest first."""
+def _newest_traces(
+    store: SqliteStore, limit: int, before: int | None, where: list[str], args: list[object]
+) -> dict[str, int]:
+    """The `limit` traces whose newest matching entry is below `before`, newest first, each with
+    that entry's index.
+
+    Walks back from the newest matching entry until `limit` traces are found, so a page costs
+    what it shows, not the whole log (grouping every matching entry took 0.3 s a page at
+    300,000 events); a filter that matches little is still a scan of the log, in SQLite.
+    """
+    matching = "".join(f" AND {w}" for w in where)
+    found: dict[str, int] = {}
     seen: set[str] = set()
-    found: list[str] = []
     cursor = store.read.execute(
-        "SELECT trace_id FROM entries WHERE idx < ? ORDER BY idx DESC", (before if before is not None else 2**63 - 1,)
+        f"SELECT trace_id, idx FROM entries WHERE idx < ?{matching} ORDER BY idx DESC",
+        (before if before is not None else 2**63 - 1, *args),
     )
-    for (trace_id,) in cursor:
+    for trace_id, idx in cursor:
         if trace_id in seen:
             continue
         seen.add(trace_id)
-        # Met first at its newest entry below `before`; listed on an earlier page if it has one
-        # at or above it (an index seek on entries_trace).
+        # Met first at its newest matching entry below `before`; listed on an earlier page if it
+        # has one at or above it (an index seek on entries_trace).
         if before is not None:
-            (newest,) = store.read.execute("SELECT MAX(idx) FROM entries WHERE trace_id = ?", (trace_id,)).fetchone()
+            (newest,) = store.read.execute(
+                f"SELECT MAX(idx) FROM entries WHERE trace_id = ?{matching}", (trace_id, *args)
+            ).fetchone()
             if newest >= before:
                 continue
-        found.append(trace_id)
+        found[trace_id] = int(idx)
         if len(found) == limit:
             break
     cursor.close()

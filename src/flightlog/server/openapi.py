@@ -232,6 +232,8 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/traces": {
                 "get": {
                     "summary": "Traces with an event matching every filter, newest first (role read)",
+                    "description": "Ordered by each trace's newest matching event (without filters: its newest "
+                    "event), which is also its `cursor`; a summary covers the whole trace.",
                     "parameters": [
                         _query("agent", "agent_id"),
                         _query("session", "session_id"),
