@@ -105,6 +105,7 @@ class _Waiter:
     """One caller's batch in a group commit, and what became of it."""
 
     entries: list[PendingEntry]
+    origin: str | None = None
     indexes: list[int] | None = None
     error: FlightlogError | None = None
 
@@ -167,8 +168,9 @@ class Ledger:
         """Return the number of entries."""
         return self._frontier.size
 
-    def append(self, entries: Sequence[PendingEntry]) -> list[int]:
+    def append(self, entries: Sequence[PendingEntry], origin: str | None = None) -> list[int]:
         """Append a batch atomically and return the entries' indexes; durable when it returns.
+        `origin` says who sent a batch from another machine (None: this machine).
 
         Group commit: batches that arrive from other threads while a commit is running are
         committed together in the next transaction (one fsync for all). Blobs are fsynced
@@ -176,7 +178,7 @@ class Ledger:
         """
         if not self.writable:
             raise LedgerError("the ledger was opened read-only")
-        waiter = _Waiter(list(entries))
+        waiter = _Waiter(list(entries), origin)
         with self._queue_lock:
             self._queue.append(waiter)
         with self._lock:
@@ -191,7 +193,7 @@ class Ledger:
 
     def _commit_group(self, group: list[_Waiter]) -> None:
         try:
-            indexes = self._commit([e for w in group for e in w.entries])
+            indexes = self._commit([e for w in group for e in w.entries], [w.origin for w in group for _ in w.entries])
         except FlightlogError as exc:
             if len(group) == 1:
                 group[0].error = exc
@@ -203,7 +205,7 @@ class Ledger:
             waiter.indexes, indexes = indexes[: len(waiter.entries)], indexes[len(waiter.entries) :]
         self.commits += 1
 
-    def _commit(self, entries: list[PendingEntry]) -> list[int]:
+    def _commit(self, entries: list[PendingEntry], origins: list[str | None]) -> list[int]:
         """Append `entries`; an event id the log already holds (or that came earlier in the same
         batch) is not stored again: its entry reports the index stored first."""
         known = self.store.indexes_of([e.columns.event_id for e in entries if e.given_id])
@@ -211,7 +213,8 @@ class Ledger:
         rows: list[tuple[Any, ...]] = []
         nodes: list[tuple[int, int, bytes]] = []
         indexes: list[int] = []
-        for entry in entries:
+        remote: list[tuple[int, str]] = []
+        for entry, origin in zip(entries, origins, strict=True):
             columns = entry.columns
             if entry.given_id:
                 found = known.get(columns.event_id)
@@ -224,10 +227,12 @@ class Ledger:
                 self.blobs.put(data)
             h = merkle.leaf_hash(entry.leaf)
             indexes.append(frontier.size)
+            if origin is not None:
+                remote.append((frontier.size, origin))
             rows.append((frontier.size, *columns, entry.leaf, h))
             nodes.extend(frontier.append(h))
         if rows:
-            self.store.append(rows, nodes)
+            self.store.append(rows, nodes, remote)
             self._frontier = frontier
         if time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL:
             self._issue_checkpoint()

@@ -48,6 +48,11 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 """
 
+# Who sent an entry from another machine (client address and token), for the entries that came
+# that way: the collector's rollback route acts only on file changes recorded on this machine.
+# Like the columns beside each leaf, not covered by the Merkle tree.
+_ORIGINS: Final = "CREATE TABLE IF NOT EXISTS origins (idx INTEGER PRIMARY KEY, origin TEXT NOT NULL)"
+
 
 @dataclass(frozen=True)
 class StoredCheckpoint:
@@ -143,13 +148,24 @@ class SqliteStore:
         row = self.read.execute("SELECT MAX(idx) FROM entries").fetchone()
         return 0 if row[0] is None else int(row[0]) + 1
 
-    def append(self, rows: Sequence[tuple[Any, ...]], nodes: Sequence[tuple[int, int, bytes]]) -> None:
-        """Insert entry rows (idx, the `Columns` fields, leaf, leaf hash) and new Merkle nodes in
-        one transaction, durable when this returns."""
+    def append(
+        self,
+        rows: Sequence[tuple[Any, ...]],
+        nodes: Sequence[tuple[int, int, bytes]],
+        origins: Sequence[tuple[int, str]] = (),
+    ) -> None:
+        """Insert entry rows (idx, the `Columns` fields, leaf, leaf hash), new Merkle nodes and
+        the (idx, origin) of entries sent by another machine, in one transaction, durable when
+        this returns."""
         try:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.executemany("INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
             self.conn.executemany("INSERT INTO nodes VALUES (?,?,?)", nodes)
+            if origins:
+                # Made when first needed: a ledger that never had a remote client stays as it was
+                # (and opens on a read-only medium).
+                self.conn.execute(_ORIGINS)
+                self.conn.executemany("INSERT INTO origins VALUES (?,?)", origins)
             self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if self.conn.in_transaction:
@@ -242,6 +258,20 @@ class SqliteStore:
             marks = ",".join("?" * len(chunk))
             rows = self.read.execute(f"SELECT span_id, type FROM entries WHERE trace_id IN ({marks})", chunk)
             found.update((str(span), str(kind)) for span, kind in rows)
+        return found
+
+    def remote_origins(self, indexes: Sequence[int]) -> dict[int, str]:
+        """Return, of these entries, those sent by another machine, with who sent them."""
+        found: dict[int, str] = {}
+        if self.read.execute("SELECT 1 FROM sqlite_master WHERE name = 'origins'").fetchone() is None:
+            return found
+        ids = list(indexes)
+        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+            chunk = ids[start : start + 500]
+            rows = self.read.execute(
+                f"SELECT idx, origin FROM origins WHERE idx IN ({','.join('?' * len(chunk))})", chunk
+            )
+            found.update((int(i), str(o)) for i, o in rows)
         return found
 
     def trace_leaves(self, trace_id: str) -> list[tuple[int, bytes]]:

@@ -57,7 +57,7 @@ from flightlog.server.filters import MAX_CURSOR, trace_filters
 from flightlog.server.hooks import claude_code_hook
 from flightlog.server.metrics import CollectorMetrics
 from flightlog.server.openapi import openapi_document
-from flightlog.server.ui_routes import ui_routes
+from flightlog.server.ui_routes import actor, ui_routes
 
 __all__ = ["ServerSettings", "create_app"]
 
@@ -153,6 +153,13 @@ class Collector:
             return _error(403, f"a {token.role} token may not do this (needs {need})")
         return None
 
+    def origin(self, request: Request) -> str | None:
+        """Who sent `request` from another machine (its address and token), or None when it came
+        from this one. Stored beside what it sent: the rollback route acts only on file changes
+        recorded on this machine."""
+        host = request.client.host if request.client else None
+        return None if loopback_client(host) else f"{host or 'unknown'} {actor(self, request)}"
+
     def unrecorded(self, entries: list[PendingEntry]) -> list[PendingEntry]:
         """The entries whose span (trace, span id and type) the ledger does not hold yet. Claude
         Code's hook and its telemetry both record a turn's prompt and tool calls, under the same
@@ -163,8 +170,9 @@ class Collector:
         held = self.ledger.store.recorded_spans([e.columns.trace_id for e in shared])
         return [e for e in entries if (e.columns.span_id, e.columns.type) not in held]
 
-    async def store(self, entries: list[PendingEntry], source: str) -> list[int]:
-        """Append durably off the event loop, refusing work past the pending limit."""
+    async def store(self, entries: list[PendingEntry], source: str, origin: str | None = None) -> list[int]:
+        """Append durably off the event loop, refusing work past the pending limit; `origin` as
+        `origin()` gives it for the request that sent the entries."""
         with self._pending_lock:
             if self._pending + len(entries) > self.settings.max_pending_events:
                 self.metrics.overloaded.inc()
@@ -172,7 +180,7 @@ class Collector:
             self._pending += len(entries)
             self.metrics.queue_depth.set(self._pending)
         try:
-            indexes = await run_in_threadpool(self.ledger.append, entries)
+            indexes = await run_in_threadpool(self.ledger.append, entries, origin)
         finally:
             with self._pending_lock:
                 self._pending -= len(entries)
@@ -369,7 +377,7 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
         if not good:
             return JSONResponse({"stored": 0, "duplicates": 0, "event_ids": [], "indexes": []})
         try:
-            indexes = await c.store(good, "api")
+            indexes = await c.store(good, "api", c.origin(request))
         except _Overloaded:
             return _error(503, "too many events waiting to be committed; retry later")
         duplicates = sum(e.duplicate for e in good)
@@ -415,7 +423,7 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
                 good = await run_in_threadpool(c.unrecorded, good)
             if good:
                 try:
-                    await c.store(good, "otlp")
+                    await c.store(good, "otlp", c.origin(request))
                 except _Overloaded:
                     return _otlp_error(503, "overloaded; retry later", ctype)
             return Response(respond(batch, ctype), media_type=ctype)

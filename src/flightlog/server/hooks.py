@@ -66,7 +66,7 @@ async def claude_code_hook(request: Request, collector: Collector) -> Response:
                 _log.warning("claude-code hook: %d event(s) refused: %s %s", len(bad), bad[0].field, bad[0].reason)
             good = await run_in_threadpool(collector.unrecorded, good) if good else good
             if good:
-                await collector.store(good, SOURCE)
+                await collector.store(good, SOURCE, collector.origin(request))
         if data.get("hook_event_name") == "Stop":  # after its events: the turn's last ones
             collector.metrics.end_session_turn(data.get("session_id"))
     except Exception as exc:  # fail open, as the command hook does

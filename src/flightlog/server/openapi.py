@@ -421,8 +421,10 @@ def openapi_document() -> dict[str, Any]:
                         },
                         "409": {
                             "description": "refused: no such trace, files changed since the trace and their "
-                            "earlier content is not stored, or a path outside the workspaces this collector "
-                            "snapshotted itself (or in .git)",
+                            "earlier content is not stored, a path outside the workspaces this collector "
+                            "snapshotted itself (or in .git), or every file change of the trace was sent by "
+                            "another machine (those are never acted on here: `result.left_alone` lists them "
+                            "when the trace has changes of this machine too)",
                             "content": _JSON_ERROR,
                         },
                         "500": {

@@ -179,7 +179,7 @@ def ui_routes(collector: Callable[[], Collector]) -> list[BaseRoute]:
         dry_run = body.get("dry_run") if isinstance(body, dict) else None
         if not isinstance(dry_run, bool):
             return JSONResponse({"error": usage, "details": []}, 400)
-        return await _rollback(c, trace_id, dry_run, actor(c, request))
+        return await _rollback(c, trace_id, dry_run, actor(c, request), c.origin(request))
 
     return [
         Route("/", list_page, methods=["GET"]),
@@ -189,11 +189,26 @@ def ui_routes(collector: Callable[[], Collector]) -> list[BaseRoute]:
     ]
 
 
-async def _rollback(c: Collector, trace_id: str, dry_run: bool, by: str) -> Response:
+async def _rollback(c: Collector, trace_id: str, dry_run: bool, by: str, origin: str | None) -> Response:
     """Roll back a trace's files and store the rollback event through the collector's own write
     path (so metrics and onward export see it)."""
     rows = await run_in_threadpool(c.ledger.store.trace_leaves, trace_id)
-    events = [json.loads(leaf) for _, leaf in rows]
+    remote = await run_in_threadpool(c.ledger.store.remote_origins, [i for i, _ in rows])
+    events: list[dict[str, Any]] = []
+    elsewhere: set[str] = set()  # paths of file changes another machine sent: left alone
+    for i, leaf in rows:
+        event = json.loads(leaf)
+        if i in remote and event.get("type") == "file_op":
+            payload = event.get("payload")
+            elsewhere.add(str(payload.get("file_path")) if isinstance(payload, dict) else "?")
+            continue
+        events.append(event)
+    if elsewhere and not any(e.get("type") == "file_op" for e in events):
+        message = (
+            "the file changes of this trace were sent by another machine; roll them back there"
+            " (flightlog rollback on that machine)"
+        )
+        return JSONResponse({"error": message, "details": []}, 409)
     try:
         # Only inside workspaces this collector snapshotted itself: the events name the paths and
         # the earlier content, and an ingest token (another machine's agent) may store events.
@@ -207,6 +222,8 @@ async def _rollback(c: Collector, trace_id: str, dry_run: bool, by: str) -> Resp
         good, bad = await run_in_threadpool(c.pipeline.prepare_batch, [event])
         if bad:
             return JSONResponse({"error": f"rollback done but not recorded: {bad[0].reason}", "details": []}, 500)
-        await c.store(good, "ui")
+        await c.store(good, "ui", origin)
         result["recorded"] = "ledger"
+    if elsewhere:
+        result["left_alone"] = sorted(elsewhere)  # changes another machine sent, not made here
     return JSONResponse({"trace_id": trace_id, "dry_run": dry_run, "actor": by, "result": result})
