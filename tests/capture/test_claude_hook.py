@@ -571,6 +571,32 @@ def test_hook_and_telemetry_record_each_prompt_and_tool_call_once(
     assert len({e["trace_id"] for e in events}) == 2
 
 
+def test_a_spooled_hook_turn_that_telemetry_recorded_meanwhile_is_kept_once(
+    home: Path, workspace: Path, server: Server, flightlog: CliRunner
+) -> None:
+    prompt_id = "16161616-1616-4161-8161-161616161616"
+    offline = Agent(home, workspace, "http://127.0.0.1:9")  # the collector is away: the hook spools
+    offline.prompt("List the files", prompt_id)
+    offline.tool("Glob", {"pattern": "*"}, response={"filenames": ["app.py"], "numFiles": 1})  # toolu_01
+    assert list((home / "spool").glob("*.ndjson"))
+    records = [
+        ("user_prompt", {"prompt": "List the files"}),
+        ("tool_result", {"tool_name": "Glob", "tool_use_id": "toolu_01", "success": "true"}),
+    ]
+    assert httpx.post(server.url + "/v1/logs", json=_telemetry(prompt_id, *records)).status_code == 200
+    flush = subprocess.run(
+        [sys.executable, "-m", "flightlog", "--home", str(home), "spool", "flush"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FLIGHTLOG_URL": server.url},
+        timeout=60,
+    )
+    assert flush.returncode == 0, flush.stderr
+    kinds = sorted(e["type"] for e in _events(flightlog))
+    assert kinds.count("prompt") == 1 and kinds.count("tool_call") == 1, kinds  # were 2 and 2
+    flightlog("verify", check=True)
+
+
 def test_stop_ends_the_turn_for_the_latency_signal(home: Path, workspace: Path, server: Server) -> None:
     agent = Agent(home, workspace, server.url)
     agent.prompt("List the files", "15151515-1515-4151-8151-151515151515")

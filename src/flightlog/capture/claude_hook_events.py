@@ -33,6 +33,7 @@ from flightlog.secret_fields import is_secret_name
 __all__ = [
     "MAX_INPUT_CHARS",
     "MAX_OUTPUT_CHARS",
+    "SOURCE_KIND",
     "HookSession",
     "cap",
     "capture_before",
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 Event = dict[str, Any]
+SOURCE_KIND: Final = "claude-code-hook"  # the source.kind of every event the hook records
 MAX_OUTPUT_CHARS: Final = 256 * 1024  # tool output kept per string; the collector caps events at 1 MiB
 MAX_INPUT_CHARS: Final = 512 * 1024
 _EXIT_CODE: Final = re.compile(r"Exit code (\d+)")
@@ -127,7 +129,7 @@ class HookSession:
             "timestamp": timestamp,
             "agent_id": shape.AGENT_ID,
             "session_id": self.id,
-            "source": {"kind": "claude-code-hook", "version": None},
+            "source": {"kind": SOURCE_KIND, "version": None},
             "user_context": {"user_id": os.environ.get("USER") or os.environ.get("LOGNAME"), "host": host()},
         }
         model = self.model()

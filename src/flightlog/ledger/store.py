@@ -249,15 +249,18 @@ class SqliteStore:
         )
         return [(str(a), int(b), str(c), str(d), str(e)) for a, b, c, d, e in rows]
 
-    def recorded_spans(self, trace_ids: Sequence[str]) -> set[tuple[str, str]]:
-        """Return the (span_id, type) pairs already stored in these traces."""
-        found: set[tuple[str, str]] = set()
+    def recorded_spans(self, trace_ids: Sequence[str]) -> dict[tuple[str, str], int]:
+        """Return the (span_id, type) pairs already stored in these traces, each with the index
+        of its first entry."""
+        found: dict[tuple[str, str], int] = {}
         ids = list(dict.fromkeys(trace_ids))
         for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self.read.execute(f"SELECT span_id, type FROM entries WHERE trace_id IN ({marks})", chunk)
-            found.update((str(span), str(kind)) for span, kind in rows)
+            rows = self.read.execute(
+                f"SELECT span_id, type, idx FROM entries WHERE trace_id IN ({marks}) ORDER BY idx DESC", chunk
+            )
+            found.update(((str(span), str(kind)), int(idx)) for span, kind, idx in rows)
         return found
 
     def remote_origins(self, indexes: Sequence[int]) -> dict[int, str]:

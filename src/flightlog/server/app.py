@@ -39,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from flightlog.capture import otlp
+from flightlog.capture import claude_hook_events, otlp
 from flightlog.errors import ConfigError, FlightlogError, ValidationError
 from flightlog.index import SearchIndex, check_query
 from flightlog.ledger.log import Ledger, PendingEntry
@@ -164,11 +164,14 @@ class Collector:
         """The entries whose span (trace, span id and type) the ledger does not hold yet. Claude
         Code's hook and its telemetry both record a turn's prompt and tool calls, under the same
         ids: the first to arrive is kept (the hook's, mostly: telemetry is sent in batches)."""
-        shared = [e for e in entries if e.columns.type in _SHARED_SPAN_TYPES]
-        if not shared:
-            return entries
-        held = self.ledger.store.recorded_spans([e.columns.trace_id for e in shared])
+        held = self.held_spans(entries)
         return [e for e in entries if (e.columns.span_id, e.columns.type) not in held]
+
+    def held_spans(self, entries: list[PendingEntry]) -> dict[tuple[str, str], int]:
+        """The (span id, type) pairs stored in the traces of these entries, with their index;
+        empty when none of them is of a type both the hook and telemetry record."""
+        shared = [e for e in entries if e.columns.type in _SHARED_SPAN_TYPES]
+        return self.ledger.store.recorded_spans([e.columns.trace_id for e in shared]) if shared else {}
 
     async def store(self, entries: list[PendingEntry], source: str, origin: str | None = None) -> list[int]:
         """Append durably off the event loop, refusing work past the pending limit; `origin` as
@@ -270,6 +273,11 @@ def _start_workers(count: int) -> ProcessPoolExecutor | None:
     except (OSError, ValueError) as exc:
         _log.warning("flightlog: no prepare worker (%s); preparing in threads", exc)
         return None
+
+
+def _hook_event(event: dict[str, Any]) -> bool:
+    source = event.get("source")
+    return isinstance(source, dict) and source.get("kind") == claude_hook_events.SOURCE_KIND
 
 
 def _parse_events(body: bytes, content_type: str) -> list[object]:
@@ -376,11 +384,19 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
             return _error(422, f"{len(bad)} invalid event(s); nothing stored", details)
         if not good:
             return JSONResponse({"stored": 0, "duplicates": 0, "event_ids": [], "indexes": []})
+        # A hook turn spooled while the collector was away (`flightlog spool flush`) that Claude
+        # Code's telemetry recorded meanwhile: kept once, as the hook route and /v1/logs do, and
+        # answered as a duplicate of the entry held.
+        hooked = [e for e in good if _hook_event(e.event)]
+        held = await run_in_threadpool(c.held_spans, hooked) if hooked else {}
+        earlier = {id(e): held[k] for e in hooked if (k := (e.columns.span_id, e.columns.type)) in held}
+        fresh = [e for e in good if id(e) not in earlier]
         try:
-            indexes = await c.store(good, "api", c.origin(request))
+            stored = iter(await c.store(fresh, "api", c.origin(request)) if fresh else [])
         except _Overloaded:
             return _error(503, "too many events waiting to be committed; retry later")
-        duplicates = sum(e.duplicate for e in good)
+        indexes = [earlier[id(e)] if id(e) in earlier else next(stored) for e in good]
+        duplicates = len(earlier) + sum(e.duplicate for e in fresh)
         return JSONResponse(
             {
                 "stored": len(indexes) - duplicates,
