@@ -719,7 +719,7 @@ def test_claude_code_beta_spans() -> None:
     assert prompt["payload"]["raw"]["attributes"]["user_prompt_length"] == 11
     assert prompt["session_id"] == "sess-1"
     assert prompt["agent_id"] == "claude-code"
-    assert prompt["user_context"] == {"user_id": "anon-1", "host": None}
+    assert prompt["user_context"] == {"user_id": "anon-1", "host": None}  # no user.email: the install id
 
     assert llm["type"] == "model_call"
     assert llm["model"] == {"provider": "anthropic", "name": "claude-sonnet-4-5"}
@@ -862,10 +862,10 @@ def test_claude_code_log_events_map_to_types() -> None:
     assert prompt["payload"]["raw"]["event_name"] == "user_prompt"
     assert prompt["agent_id"] == "claude-code"
     assert prompt["session_id"] == "sess-1"
-    assert prompt["user_context"] == {"user_id": "anon-1", "host": None}
+    assert prompt["user_context"] == {"user_id": "dev@example.com", "host": None}  # not the anonymous install id
     assert prompt["source"] == {"kind": "otlp", "version": "com.anthropic.claude_code.events 2.1.236"}
     kept = prompt["payload"]["raw"]["attributes"]
-    assert kept["user.email"] == "dev@example.com"  # only the attribute used for user_id is consumed
+    assert kept["user.id"] == "anon-1"  # only the attribute used for user_id is consumed
     assert (kept["prompt.id"], kept["organization.id"], kept["event.sequence"]) == ("prompt-1", "org-1", 1)
     assert "session.id" not in kept and "event.name" not in kept
 

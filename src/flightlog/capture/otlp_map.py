@@ -323,12 +323,11 @@ def _envelope(attrs: Attrs, scope: Scope, trace_id: str, span_id: str, timestamp
         event["session_id"] = session
     # A set intersection (one C call) tells which optional parts can be there at all.
     if not _USER_KEYS.isdisjoint(attrs.keys()) or not _USER_KEYS.isdisjoint(resource.keys()):
-        user = _text(attrs, "user.id", "user.email", "enduser.id")
+        # The person before an id: Claude Code's user.id is an anonymous install id, its
+        # user.email the signed-in account.
+        user = _text(attrs, *_USER_ORDER)
         if user is None:
-            user = next(
-                (v for k in ("user.id", "user.email", "enduser.id") if isinstance(v := resource.get(k), str)),
-                None,
-            )
+            user = next((v for k in _USER_ORDER if isinstance(v := resource.get(k), str)), None)
         host = _text(attrs, "host.name")
         host = host if host is not None else resource.get("host.name")
         if user is not None or isinstance(host, str):
@@ -347,7 +346,8 @@ def _envelope(attrs: Attrs, scope: Scope, trace_id: str, span_id: str, timestamp
     return event
 
 
-_USER_KEYS: Final = frozenset(("user.id", "user.email", "enduser.id", "host.name"))
+_USER_ORDER: Final = ("user.email", "enduser.id", "user.id")
+_USER_KEYS: Final = frozenset((*_USER_ORDER, "host.name"))
 # A model is recorded only with a provider or a name; the other keys only add to one.
 _MODEL_KEYS: Final = frozenset(
     ("gen_ai.provider.name", "gen_ai.system", "gen_ai.request.model", "gen_ai.response.model")
