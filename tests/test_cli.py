@@ -37,12 +37,15 @@ def test_missing_file_is_a_clear_error(flightlog: CliRunner, tmp_path: Path) -> 
 def test_traces_and_show_tree(flightlog: CliRunner) -> None:
     events = [make_event(i) for i in range(4)]
     events[2]["parent_span_id"] = events[1]["span_id"]
+    events[1]["status"] = "error"
+    events[1]["payload"]["error"] = "ls: cannot access 'src': No such file or directory"
     flightlog("ingest", "-", input=jsonl(events), check=True)
     assert TRACE in flightlog("traces", check=True).stdout
     lines = flightlog("show", TRACE, check=True).stdout.splitlines()
     assert lines[0].startswith(f"trace {TRACE} (4 events)")
     assert lines[1].startswith("#0 ") and "prompt" in lines[1]
-    assert lines[2].startswith("  #1 ") and "Bash" in lines[2]
+    assert lines[2].startswith("  #1 ") and "Bash" in lines[2] and "[error]" in lines[2]
+    assert "→ ls: cannot access 'src'" in lines[2]  # why it failed, not only that it did
     assert lines[3].startswith("    #2 ") and "pytest" in lines[3]
     assert lines[4].startswith("  #3 ") and "patch src/mod3.py" in lines[4]
     assert flightlog("show", "f" * 32).returncode != 0

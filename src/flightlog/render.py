@@ -21,7 +21,8 @@ def event_summary(event: dict[str, Any]) -> str:
     if kind == "prompt":
         return _short(p.get("text", ""))
     if kind == "tool_call":
-        return f"{p.get('tool_name')} {_short(p.get('input', ''), 56)}"
+        failed = f" → {_short(p['error'], 40)}" if p.get("error") else ""
+        return f"{p.get('tool_name')} {_short(p.get('input', ''), 56)}{failed}"
     if kind == "shell":
         code = p.get("exit_code")
         return f"$ {_short(p.get('command', ''), 60)}" + (f" → exit {code}" if code is not None else "")
