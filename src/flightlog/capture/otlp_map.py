@@ -33,7 +33,8 @@ severity is ERROR (17) or above and is skipped otherwise.
 Attributes that the mapping did not turn into an event field stay under `payload.raw`:
 `{"attributes", "resource", "span_name", "span_kind", ...}` for spans and
 `{"attributes", "resource", "event_name", "severity"}` for log records, as plain JSON values
-(bytes as base64, non-finite doubles as "NaN"/"Infinity"/"-Infinity").
+(bytes as their text, or base64 when they are not text; non-finite doubles as
+"NaN"/"Infinity"/"-Infinity").
 
 Ids of log records: a record with trace context keeps its trace id, gets its own span id and
 points at the span it was emitted in as its parent. A record without trace context (most
