@@ -60,15 +60,19 @@ def approvals_routes(collector: Callable[[], Collector]) -> list[Route]:
         c = collector()
         if (denied := c.authorize(request, "approve")) is not None:
             return denied
+        refused = c.metrics.refused_requests
         try:
             data = parse_json(await read_body(request, MAX_APPROVAL_BYTES), unique_members=True)
         except BodyError as exc:
+            refused.labels(SOURCE, str(exc.status)).inc()
             return _error(exc.status, exc.message)
         except ValidationError as exc:
+            refused.labels(SOURCE, "400").inc()
             return _error(400, f"request body is not JSON: {exc.reason}")
         event_id = data.get("event_id") if isinstance(data, dict) else None
         approval = data.get("approval") if isinstance(data, dict) else None
         if not isinstance(event_id, str) or not isinstance(approval, dict):
+            refused.labels(SOURCE, "400").inc()
             return _error(400, 'expected {"event_id": "…", "approval": {…}}')
         pending = await run_in_threadpool(approvals.read_request, c.home, event_id)
         if pending is None:

@@ -21,6 +21,7 @@ collector is down Claude Code carries on unrecorded (its HTTP hooks fail open).
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Final
 
 from starlette.concurrency import run_in_threadpool
@@ -44,15 +45,20 @@ _log = logging.getLogger("flightlog.server.hooks")
 
 async def claude_code_hook(request: Request, collector: Collector) -> Response:
     """Answer one Claude Code hook event, committing its events before answering."""
+    received = time.time()  # a turn ends when its Stop arrives, not once its events are stored
     if (denied := collector.authorize(request, "ingest")) is not None:
         return denied
+    refused = collector.metrics.refused_requests
     try:
         data = parse_json(await read_body(request, MAX_HOOK_BYTES))
     except BodyError as exc:
+        refused.labels(SOURCE, str(exc.status)).inc()
         return JSONResponse({"error": exc.message}, status_code=exc.status)
     except ValidationError as exc:
+        refused.labels(SOURCE, "400").inc()
         return JSONResponse({"error": f"hook input is not JSON: {exc.reason}"}, status_code=400)
     if not isinstance(data, dict):
+        refused.labels(SOURCE, "400").inc()
         return JSONResponse({"error": "hook input is not a JSON object"}, status_code=400)
     project_dir = _project_dir(request.headers.get("flightlog-project-dir"))
     try:
@@ -67,8 +73,8 @@ async def claude_code_hook(request: Request, collector: Collector) -> Response:
             good = await run_in_threadpool(collector.unrecorded, good) if good else good
             if good:
                 await collector.store(good, SOURCE, collector.origin(request))
-        if data.get("hook_event_name") == "Stop":  # after its events: the turn's last ones
-            collector.metrics.end_session_turn(data.get("session_id"))
+        if data.get("hook_event_name") in ("Stop", "StopFailure"):  # after its events: the turn's last ones
+            collector.metrics.end_session_turn(data.get("session_id"), at=received)
     except Exception as exc:  # fail open, as the command hook does
         _log.warning("claude-code hook failed (%s: %s); answering nothing", type(exc).__name__, exc)
         return Response(status_code=200)
