@@ -113,29 +113,46 @@ def exec_(
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--force", is_flag=True, help="Roll back even files changed since the trace (their changes are lost).")
 @click.option("--git", "use_git", is_flag=True, help="Revert the trace's commits with new commits instead.")
+@click.option(
+    "--include-remote",
+    is_flag=True,
+    help="Also roll back file changes that another machine sent to the collector (left alone by default).",
+)
 @click.pass_context
-def rollback(ctx: click.Context, trace_id: str, dry_run: bool, force: bool, use_git: bool) -> None:
+def rollback(
+    ctx: click.Context, trace_id: str, dry_run: bool, force: bool, use_git: bool, include_remote: bool
+) -> None:
     """Undo what trace TRACE_ID did to files, and record a rollback event.
 
     Default: every file the trace changed gets its content (and mode) from before the trace, from
     the snapshot its file_op events name; files it created are deleted. Refuses, naming them, if
     any of those files changed since the trace, unless --force. All files are checked and
-    staged before any is replaced. --git: one revert commit per commit of the trace, newest first.
+    staged before any is replaced. File changes another machine sent to the collector are left
+    alone (they name that machine's files), unless --include-remote. --git: one revert commit
+    per commit of the trace, newest first.
     """
     from flightlog.recorder import record
-    from flightlog.rollback import RollbackError, plan_rollback, rollback_event, trace_history
+    from flightlog.rollback import RollbackError, local_changes, plan_rollback, rollback_event, trace_history
 
     trace_id = _trace_id(trace_id)
     home = _home(ctx)
     ledger = open_ledger(ctx)
-    events: list[dict[str, Any]] = [json.loads(leaf) for _, leaf in ledger.store.trace_leaves(trace_id)]
-    if not events:
+    rows = ledger.store.trace_leaves(trace_id)
+    if not rows:
         raise click.ClickException(f"no trace {trace_id} in {home}")
+    events, elsewhere = local_changes(rows, {} if include_remote else ledger.store.remote_origins([i for i, _ in rows]))
+    for path, origin in sorted(elsewhere.items()):
+        click.echo(f"left alone: {path} (sent by {origin}; --include-remote rolls it back here)", err=True)
     new_trace = os.urandom(16).hex()
     if use_git:
         _rollback_git(trace_id, new_trace, events, home, dry_run)
         return
     history = trace_history(events)
+    if not history and elsewhere:
+        raise click.ClickException(
+            f"the file changes of trace {trace_id} were sent by another machine; roll them back there"
+            " (or --include-remote)"
+        )
     if not history:
         raise click.ClickException(f"trace {trace_id} changed no files (no file_op events); nothing to roll back")
     from flightlog.capture.exec_run import workspace_root

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ __all__ = [
     "RollbackPlan",
     "apply_plan",
     "git_commits",
+    "local_changes",
     "plan_rollback",
     "rollback_event",
     "rollback_files",
@@ -97,6 +99,25 @@ def _mode(value: object) -> int | None:
         with contextlib.suppress(ValueError):
             return int(value, 8)
     return None
+
+
+def local_changes(
+    rows: Sequence[tuple[int, bytes]], remote: Mapping[int, str]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Split a trace's entries (index, leaf) into the events to roll back here and the file
+    changes another machine sent (path: who sent it; `remote` as `SqliteStore.remote_origins`
+    gives it). Those name paths and earlier content of another machine's files, or planted ones:
+    rolled back here they would write this machine's files."""
+    events: list[dict[str, Any]] = []
+    elsewhere: dict[str, str] = {}
+    for index, leaf in rows:
+        event = json.loads(leaf)
+        if index in remote and event.get("type") == "file_op":
+            payload = event.get("payload")
+            elsewhere[str(payload.get("file_path")) if isinstance(payload, dict) else "?"] = remote[index]
+            continue
+        events.append(event)
+    return events, elsewhere
 
 
 def trace_history(events: list[dict[str, Any]]) -> list[PathHistory]:

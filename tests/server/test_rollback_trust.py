@@ -135,3 +135,28 @@ def test_a_snapshotted_workspace_is_no_way_into_its_git_folder(
     assert "hooks/pre-commit: inside .git" in answer.json()["error"]
     assert "hooks/post-merge: inside .git" in answer.json()["error"]
     assert not list((workspace / ".git" / "hooks").iterdir())
+
+
+def test_the_cli_leaves_another_machines_file_changes_alone_unless_asked(
+    serve: Callable[..., Server], home: Path, tmp_path: Path, flightlog: Any
+) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    app = workspace / "app.py"
+    app.write_text("print('good')\n")
+    server = serve()
+    ingest = {**REMOTE, "authorization": f"Bearer {TokenStore(home).create('ingest', 'agent')[1]}"}
+    events = _planted(
+        "app.py",
+        "import os\n" + "#" * 20_000,
+        workspace=str(workspace),
+    )
+    events[1]["payload"] |= {"op": "patch", "diff": "+x\n", "checksum_after": blob_digest(app.read_bytes())}
+    assert httpx.post(server.url + "/api/v1/events", json=events, headers=ingest).status_code == 200
+    server.stop()
+    refused = flightlog("rollback", TRACE)
+    assert refused.returncode != 0 and "sent by another machine" in refused.stderr
+    assert "left alone: app.py (sent by 203.0.113.9 token:" in refused.stderr
+    assert app.read_text() == "print('good')\n"
+    asked = flightlog("rollback", TRACE, "--include-remote", "--dry-run")
+    assert asked.returncode == 0 and "restore  app.py" in asked.stdout, asked.stderr

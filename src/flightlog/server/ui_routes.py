@@ -24,7 +24,7 @@ from flightlog.errors import FlightlogError, ValidationError
 from flightlog.index import MATCH_MARKS, check_query
 from flightlog.ledger.store import query_traces
 from flightlog.render import tree_order
-from flightlog.rollback import rollback_files
+from flightlog.rollback import local_changes, rollback_files
 from flightlog.server.body import BodyError, parse_json, read_body
 from flightlog.server.filters import MAX_CURSOR, trace_filters
 from flightlog.server.ui.html import esc, page
@@ -194,15 +194,7 @@ async def _rollback(c: Collector, trace_id: str, dry_run: bool, by: str, origin:
     path (so metrics and onward export see it)."""
     rows = await run_in_threadpool(c.ledger.store.trace_leaves, trace_id)
     remote = await run_in_threadpool(c.ledger.store.remote_origins, [i for i, _ in rows])
-    events: list[dict[str, Any]] = []
-    elsewhere: set[str] = set()  # paths of file changes another machine sent: left alone
-    for i, leaf in rows:
-        event = json.loads(leaf)
-        if i in remote and event.get("type") == "file_op":
-            payload = event.get("payload")
-            elsewhere.add(str(payload.get("file_path")) if isinstance(payload, dict) else "?")
-            continue
-        events.append(event)
+    events, elsewhere = local_changes(rows, remote)
     if elsewhere and not any(e.get("type") == "file_op" for e in events):
         message = (
             "the file changes of this trace were sent by another machine; roll them back there"
