@@ -388,7 +388,8 @@ def show(ctx: click.Context, trace_id: str, as_json: bool) -> None:
     "--export-otlp",
     default=None,
     metavar="URL",
-    help="Also forward every stored event as an OTLP span to this /v1/traces URL (Jaeger, Tempo, Phoenix…).",
+    help="Also forward every stored event as an OTLP span to this /v1/traces URL (Jaeger, Tempo, Phoenix…), "
+    "from the ledger's end when the URL is new, resuming where it stopped after a restart.",
 )
 @click.option(
     "--export-header",

@@ -11,13 +11,10 @@ from typing import Any
 
 import httpx
 
-from flightlog.events import fill_defaults
 from flightlog.server import approvals_api, hooks
-from flightlog.server.export import OtlpForwarder
-from flightlog.server.metrics import RECEIVING_SOURCES, CollectorMetrics
+from flightlog.server.metrics import RECEIVING_SOURCES
 from tests.conftest import make_event
 from tests.server.conftest import Server
-from tests.server.otlp_backend import recording_backend
 
 JSON, PB = "application/json", "application/x-protobuf"
 ALERTS = Path(__file__).parent.parent.parent / "deploy" / "prometheus" / "alerts.yml"
@@ -128,49 +125,6 @@ def test_alert_rules_use_only_exported_metrics(serve: Callable[..., Server]) -> 
             names.update({name + "_bucket", name + "_sum", name + "_count"})
     used = set(re.findall(r"\b(flightlog_[a-z_]+)", ALERTS.read_text()))
     assert used and used <= names, used - names
-
-
-def test_export_metrics_read_the_forwarder_at_scrape_time() -> None:
-    metrics = CollectorMetrics()
-    names = ("sent_total", "failed_total", "dropped_total", "queue_depth")
-
-    def export_values() -> list[float]:
-        text = metrics.render().decode()
-        return [_value(text, f"flightlog_export_{name}") for name in names]
-
-    def until(condition: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + 10
-        while not condition():
-            assert time.monotonic() < deadline, "timed out"
-            time.sleep(0.02)
-
-    assert export_values() == [0, 0, 0, 0]  # export off: present, so the alert rules always resolve
-    events = [fill_defaults(make_event(i)) for i in range(8)]
-    with recording_backend() as backend:
-        forwarder = OtlpForwarder(backend.url, retries=0, max_queue=1)  # one at a time: room for one
-        try:
-            metrics.watch_export(forwarder)
-
-            def reached(count: str, n: int) -> Callable[[], bool]:
-                return lambda: bool(getattr(forwarder, count) == n)
-
-            for n, event in enumerate(events[:3], 1):
-                forwarder.submit([event])
-                until(reached("sent", n))
-            backend.status = 401
-            for n, event in enumerate(events[3:5], 1):
-                forwarder.submit([event])
-                until(reached("failed", n))
-            backend.status = 200
-            backend.release.clear()  # hold the next answer: one in flight, one queued, two dropped
-            forwarder.submit(events[5:6])
-            until(lambda: len(backend.requests) == 6)
-            forwarder.submit(events[6:8] + events[:1])
-            assert export_values() == [3, 2, 2, 1]
-        finally:
-            backend.release.set()
-            forwarder.close()
-    assert export_values() == [5, 2, 2, 0]
 
 
 def test_latency_runs_to_the_end_of_the_turns_last_event(serve: Callable[..., Server]) -> None:

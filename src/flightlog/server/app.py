@@ -102,7 +102,7 @@ class Collector:
         self.index = SearchIndex(home / "ledger.db")
         self.metrics = CollectorMetrics()
         self.forwarder = (
-            OtlpForwarder(settings.export_otlp, headers=settings.export_headers) if settings.export_otlp else None
+            OtlpForwarder(settings.export_otlp, home, headers=settings.export_headers) if settings.export_otlp else None
         )
         self.metrics.watch_export(self.forwarder)
         self._pending = 0
@@ -193,7 +193,7 @@ class Collector:
         self.index_due.set()
         self.metrics.observe_stored(stored, source)
         if self.forwarder is not None:
-            self.forwarder.submit([e.event for e in stored])
+            self.forwarder.notify(self.ledger.size)  # it reads the ledger itself: nothing is handed over
         return indexes
 
 

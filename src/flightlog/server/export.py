@@ -1,45 +1,70 @@
-"""Onward export: forward stored (normalized, redacted) events as OTLP spans to another backend.
+"""Onward export: follow the ledger and send its (normalized, redacted) events as OTLP spans.
 
 Teams keep their Jaeger, Tempo, Langfuse or Phoenix dashboards: `flightlog serve --export-otlp
-URL` sends every committed event there as an OTLP/HTTP protobuf span. Export never slows or
-blocks ingest: a bounded queue feeds one background thread; when it is full, events are dropped
-and counted, and failed sends are retried a few times with backoff.
+URL` sends every committed event there as an OTLP/HTTP protobuf span. The ledger is the queue:
+a background thread reads committed entries in index order from `ledger.db` (a read-only
+connection, as the search index does), sends them in batches, and after each batch the backend
+acknowledged (or refused for good) saves how far it got in a cursor file. So a backend that is
+down for hours, or a collector restart or crash, loses nothing (a batch in flight when the
+collector dies is sent again: spans keep their ids), memory holds one batch at most, and ingest
+never waits for export.
 
-Export failures never fail ingest, so they must be visible elsewhere: the forwarder counts sent,
-failed and dropped spans (read by the collector's /metrics) and logs a rate-limited warning on
-the "flightlog.export" logger saying why. Warnings name the endpoint without credentials or
-query and never carry event content or header values: headers usually hold the backend's token.
+Where export starts: at the cursor saved for this endpoint, else at the ledger's end when the
+endpoint is first configured (the events stored before then are not sent).
+
+Failures never fail ingest, so they must be visible elsewhere: the forwarder counts sent,
+failed and dropped spans and the backlog (read by the collector's /metrics) and logs a
+rate-limited warning on the "flightlog.export" logger saying why. The OTLP/HTTP retry rules
+apply: a connection error, a timeout and HTTP 429, 502, 503 and 504 (the only statuses OTLP lets
+a client retry) are retried until the backend takes the batch, with exponential backoff and
+jitter capped at `max_delay`, or after the Retry-After it asked for (capped likewise); any other
+answer refuses that batch for good: it is skipped and counted failed, and the warning names
+each reason.
+Warnings name the endpoint without credentials or query and never carry event content or header
+values: headers usually hold the backend's token.
+
+Spans: `export_spans`.
 """
 
 from __future__ import annotations
 
-import contextlib
+import email.utils
+import hashlib
 import logging
-import queue
+import random
 import re
+import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from typing import Any, Final
+from datetime import UTC
+from pathlib import Path
+from typing import Final
 from urllib.parse import unquote, urlsplit
 
 import httpx
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+import orjson
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from flightlog.render import event_summary
+from flightlog.errors import LedgerError
+from flightlog.home import private_dir, write_private_file
+from flightlog.server import export_spans
 
-__all__ = ["OtlpForwarder", "check_endpoint", "events_to_request", "parse_headers"]
+__all__ = ["OtlpForwarder", "check_endpoint", "cursor_path", "parse_headers"]
 
 _log = logging.getLogger("flightlog.export")
 
-_BATCH: Final = 512
-_QUEUE: Final = 50_000
-_GEN_AI_OPERATION: Final = {"prompt": "invoke_agent", "model_call": "chat", "tool_call": "execute_tool"}
+_BATCH: Final = 512  # spans per request (the OpenTelemetry SDK's default batch)
+# Stored bytes per request; a span repeats some content (GenAI and OpenInference names), and
+# many receivers refuse bodies past 4 MiB.
+_BATCH_BYTES: Final = 2 * 1024 * 1024
+_POLL: Final = 1.0  # seconds between looks at the ledger when nothing says entries arrived
 _RETRYABLE: Final = frozenset({429, 502, 503, 504})  # the only statuses OTLP/HTTP lets a client retry
+_CURSOR_DIR: Final = "export"
 _FIELD_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
 # httpx encodes header values as ASCII; a control character would split or smuggle a header.
 _FIELD_VALUE: Final = re.compile(r"[\t\x20-\x7e]*")
@@ -114,212 +139,337 @@ def _refusal(status: int) -> str:
         return f"the backend refused the credentials (HTTP {status})"
     if status in (404, 405):
         return f"HTTP {status} (is the URL the full /v1/traces path?)"
+    if status == 413:
+        return "HTTP 413 (the backend takes smaller requests)"
     return f"HTTP {status}"
 
 
-def _attr(key: str, value: object) -> KeyValue:
-    if isinstance(value, bool):
-        return KeyValue(key=key, value=AnyValue(bool_value=value))
-    if isinstance(value, int):
-        return KeyValue(key=key, value=AnyValue(int_value=value))
-    if isinstance(value, float):
-        return KeyValue(key=key, value=AnyValue(double_value=value))
-    return KeyValue(key=key, value=AnyValue(string_value=str(value)))
+# --- the cursor: how far export to one endpoint got ------------------------------------------
 
 
-def _nanos(timestamp: str) -> int:
-    moment = datetime.fromisoformat(timestamp)
-    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+def cursor_path(home: Path, endpoint: str) -> Path:
+    """Return the file that keeps export's position for `endpoint`: one per endpoint (its URL
+    without credentials; the query counts, as backends such as Phoenix name a project there),
+    under `home`/export/. The file is named by a digest: the query may hold a key."""
+    query = urlsplit(endpoint).query
+    digest = hashlib.sha256((_display(endpoint) + ("?" + query if query else "")).encode()).hexdigest()[:32]
+    return home / _CURSOR_DIR / f"{digest}.json"
 
 
-def _span(event: dict[str, Any]) -> Span:
-    start = _nanos(event["timestamp"])
-    duration = event.get("duration_ms") or 0
-    attrs = {
-        "flightlog.event_id": event["event_id"],
-        "flightlog.type": event["type"],
-        "gen_ai.agent.name": event["agent_id"],
-    }
-    if event.get("session_id"):
-        attrs["gen_ai.conversation.id"] = event["session_id"]
-    if event["type"] in _GEN_AI_OPERATION:
-        attrs["gen_ai.operation.name"] = _GEN_AI_OPERATION[event["type"]]
-    model = event.get("model") or {}
-    if model.get("name"):
-        attrs["gen_ai.request.model"] = model["name"]
-    if model.get("provider"):
-        attrs["gen_ai.provider.name"] = model["provider"]
-    payload = event.get("payload", {})
-    if event["type"] == "tool_call":
-        attrs["gen_ai.tool.name"] = payload.get("tool_name", "")
-    for key, value in (payload.get("usage") or {}).items() if isinstance(payload.get("usage"), dict) else ():
-        if isinstance(value, int | float):
-            attrs[f"gen_ai.usage.{key}"] = value
-    if event.get("redactions"):
-        attrs["flightlog.redactions"] = len(event["redactions"])
-    failed = event.get("status") in ("error", "denied")
-    return Span(
-        trace_id=bytes.fromhex(event["trace_id"]),
-        span_id=bytes.fromhex(event["span_id"]),
-        parent_span_id=bytes.fromhex(event["parent_span_id"]) if event.get("parent_span_id") else b"",
-        name=f"{event['type']} {event_summary(event)}"[:200],
-        kind=Span.SPAN_KIND_INTERNAL,
-        start_time_unix_nano=start,
-        end_time_unix_nano=start + int(float(duration) * 1_000_000),
-        attributes=[_attr(k, v) for k, v in attrs.items()],
-        status=Status(code=Status.STATUS_CODE_ERROR if failed else Status.STATUS_CODE_OK),
-    )
+def _format_cursor(endpoint: str, origin: str, index: int) -> bytes:
+    """The cursor file's bytes: the ledger entry to send next, in the ledger named by its origin.
+
+    {"endpoint": "http://127.0.0.1:4318/v1/traces", "next": 1024, "origin": "flightlog.local/9f…"}
+    """
+    return orjson.dumps({"endpoint": _display(endpoint), "next": index, "origin": origin}, option=orjson.OPT_SORT_KEYS)
 
 
-def events_to_request(events: list[dict[str, Any]]) -> ExportTraceServiceRequest:
-    """Return the OTLP request that carries these stored events as spans."""
-    resource = Resource(attributes=[_attr("service.name", "flightlog")])
-    scope = InstrumentationScope(name="flightlog", version="1")
-    spans = [_span(e) for e in events]
-    return ExportTraceServiceRequest(
-        resource_spans=[ResourceSpans(resource=resource, scope_spans=[ScopeSpans(scope=scope, spans=spans)])]
-    )
+def _parse_cursor(data: bytes, origin: str) -> int | None:
+    """The `next` of a cursor file written for the ledger of `origin`, or None if it is not one."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(value, dict) or value.get("origin") != origin:
+        return None
+    index = value.get("next")
+    return index if type(index) is int and index >= 0 else None
+
+
+# --- the forwarder ---------------------------------------------------------------------------
+
+
+class _Retry(Exception):
+    """A send the backend may take later: why, and how long it asked us to wait (or None)."""
+
+    def __init__(self, reason: str, wait: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.wait = reason, wait
+
+
+class _Refused(Exception):
+    """A send the backend refused for good (the batch is skipped)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds a Retry-After header asks for (delay-seconds or an HTTP-date), or None."""
+    text = (value or "").strip()
+    if text.isascii() and text.isdigit() and len(text) < 10:
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - time.time())
 
 
 class OtlpForwarder:
-    """A background sender of stored events to `endpoint` (a full /v1/traces URL).
+    """Sends the ledger in `home` to `endpoint` (a full /v1/traces URL) from a background thread.
 
-    `sent`, `failed` and `dropped` count spans; the collector's /metrics reads them at scrape
-    time. Problems are logged as warnings at most once per `warn_interval` seconds, each saying
-    how much failed or was dropped since the previous one.
+    `sent`, `failed` (refused by the backend) and `dropped` (entries that could not be made into
+    spans) count spans since this forwarder started; `queue_depth` is the backlog: entries
+    stored but not yet exported. The collector's /metrics reads them at scrape time.
+
+    `batch` spans per request at most; a retryable failure waits `backoff` seconds, doubling up
+    to `max_delay` (with jitter), or what Retry-After asks, also at most `max_delay`. Warnings
+    come at most once per `warn_interval` seconds, each saying what happened since the last.
     """
 
     def __init__(
         self,
         endpoint: str,
+        home: Path,
         headers: Mapping[str, str] | None = None,
-        retries: int = 3,
         *,
+        batch: int = _BATCH,
+        backoff: float = 1.0,
+        max_delay: float = 60.0,
+        timeout: float = 10.0,
         warn_interval: float = 60.0,
-        backoff: float = 0.2,
-        max_queue: int = _QUEUE,
     ) -> None:
         self.endpoint = check_endpoint(endpoint)
         user = {k: v for k, v in (headers or {}).items() if k.lower() != "content-type"}
         self.headers = {**user, "content-type": "application/x-protobuf"}
-        self.retries = retries
+        self.batch, self.backoff, self.max_delay, self.timeout = max(1, batch), backoff, max_delay, timeout
         self.warn_interval = warn_interval
-        self.backoff = backoff
-        self.sent = 0
-        self.dropped = 0
-        self.failed = 0
-        # submit() runs on the event loop, sending on the thread: both update counts and warnings.
+        self.sent = self.failed = self.dropped = 0
+        # The export thread and close() update counts and warnings; /metrics reads them.
         self._lock = threading.Lock()
         self._last_warning: float | None = None
-        self._unreported_failed = 0
-        self._unreported_batches = 0
+        self._refused: dict[str, list[int]] = {}  # reason -> [spans, batches] since the last warning
         self._unreported_dropped = 0
-        self._reason = ""
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(max_queue)
+        self._retries = 0  # failed attempts not yet in a warning (the batch is still pending)
+        self._retry_reason = ""
+        self._said_failing = False  # a warning said the backend fails: say when it answers again
+        self._wake = threading.Event()
+        self._closing = threading.Event()  # send what is stored, then stop; stop at a failure
+        self._stop = threading.Event()  # stop after the request in flight
+        db = home / "ledger.db"
+        if not db.exists():
+            raise LedgerError(f"no ledger in {home} to export")
+        self._db = sqlite3.connect(f"file:{urllib.parse.quote(str(db))}?mode=ro", uri=True, check_same_thread=False)
+        self._path = cursor_path(home, self.endpoint)
+        self._saved = -1
+        try:
+            self._db.execute("PRAGMA busy_timeout=10000")
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'origin'").fetchone()
+            self._origin = str(row[0]) if row else ""
+            self._end = self._size()
+            self._next = self._start()
+            private_dir(self._path.parent)
+            self._save()  # at once: a restart before the first batch must not skip what came meanwhile
+        except BaseException:
+            self._db.close()
+            raise
         self._thread = threading.Thread(target=self._run, name="otlp-export", daemon=True)
         self._thread.start()
 
     @property
     def queue_depth(self) -> int:
-        """Events waiting to be sent."""
-        return self._queue.qsize()
+        """Entries stored but not yet exported (the backlog)."""
+        return max(0, self._end - self._next)
 
-    def submit(self, events: list[dict[str, Any]]) -> None:
-        """Queue events for export; drops (and counts) what does not fit."""
-        dropped = 0
-        for event in events:
-            try:
-                self._queue.put_nowait(event)
-            except queue.Full:
-                dropped += 1
-        if dropped:
-            with self._lock:
-                self.dropped += dropped
-                self._unreported_dropped += dropped
-            self._warn()
+    @property
+    def position(self) -> int:
+        """The ledger index of the next entry to send."""
+        return self._next
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Send what is queued (up to `timeout` seconds), then stop."""
-        deadline = time.monotonic() + timeout
-        with contextlib.suppress(queue.Full):  # a sender stuck behind a full queue must not hang shutdown
-            self._queue.put(None, timeout=timeout)
-        self._thread.join(max(0.0, deadline - time.monotonic()))
+    def notify(self, size: int | None = None) -> None:
+        """Say that entries were committed (the ledger now holds `size`): export them soon.
+        Never blocks."""
+        if size is not None and size > self._end:
+            self._end = size
+        self._wake.set()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Send what is stored while the backend takes it, for up to `timeout` seconds; then stop
+        and save the position. A request still in flight is left to its daemon thread."""
+        self._closing.set()
+        self._wake.set()
+        self._thread.join(timeout)
+        self._stop.set()
+        self._save()
         self._warn(final=True)  # what failed since the last (rate-limited) warning
-        if self._thread.is_alive() and (left := self._queue.qsize()):
+        if left := self.queue_depth:
             _log.warning(
-                "flightlog export to %s: stopped with %d spans still queued, not sent",
+                "flightlog export to %s: stopped with %d stored events not exported yet; export resumes with "
+                "them when the collector starts again",
                 _display(self.endpoint),
                 left,
             )
 
-    def _run(self) -> None:
-        with httpx.Client(timeout=10) as client:
-            stopping = False
-            while not stopping:
-                first = self._queue.get()
-                if first is None:
-                    break
-                batch = [first]
-                while len(batch) < _BATCH:
-                    try:
-                        item = self._queue.get(timeout=0.05)
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        stopping = True
-                        break
-                    batch.append(item)
-                try:
-                    self._send(client, batch)
-                except Exception as exc:  # one bad batch must not end export for good
-                    self._give_up(len(batch), f"could not send the batch ({type(exc).__name__})")
+    def _start(self) -> int:
+        """Where export starts: the saved cursor, else (a new endpoint) the ledger's end."""
+        try:
+            data = self._path.read_bytes()
+        except FileNotFoundError:
+            return self._end
+        except OSError as exc:
+            data, problem = b"", exc.strerror
+        else:
+            problem = "it is not a cursor of this ledger"
+        saved = _parse_cursor(data, self._origin)
+        if saved is None:
+            _log.warning(
+                "flightlog export to %s: ignoring %s (%s); exporting from the ledger's end",
+                _display(self.endpoint),
+                self._path,
+                problem,
+            )
+            return self._end
+        return min(saved, self._end)
 
-    def _send(self, client: httpx.Client, batch: list[dict[str, Any]]) -> None:
-        body = events_to_request(batch).SerializeToString()
-        reason = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(min(2 ** (attempt - 1) * self.backoff, 5))
-            try:
-                response = client.post(self.endpoint, content=body, headers=self.headers)
-            except httpx.HTTPError as exc:
-                # Only the class name: some transport errors quote the offending header value.
-                reason = f"could not reach the backend ({type(exc).__name__})"
-                continue
-            if response.status_code < 300:
-                with self._lock:
-                    self.sent += len(batch)
-                return
-            reason = _refusal(response.status_code)
-            if response.status_code not in _RETRYABLE:
-                break  # the OTLP spec: other failures must not be retried (a 401 stays a 401)
-        self._give_up(len(batch), reason)
+    def _size(self) -> int:
+        row = self._db.execute("SELECT MAX(idx) FROM entries").fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
 
-    def _give_up(self, spans: int, reason: str) -> None:
+    def _save(self) -> None:
         with self._lock:
-            self.failed += spans
-            self._unreported_failed += spans
-            self._unreported_batches += 1
-            self._reason = reason
+            if self._saved == self._next:
+                return
+            write_private_file(self._path, _format_cursor(self.endpoint, self._origin, self._next))
+            self._saved = self._next
+
+    def _rows(self) -> list[tuple[int, bytes]]:
+        """The next batch of stored entries: at most `batch` of them and about _BATCH_BYTES."""
+        rows: list[tuple[int, bytes]] = []
+        size = 0
+        cursor = self._db.execute(
+            "SELECT idx, leaf FROM entries WHERE idx >= ? ORDER BY idx LIMIT ?", (self._next, self.batch)
+        )
+        for idx, leaf in cursor:
+            rows.append((int(idx), bytes(leaf)))
+            size += len(leaf)
+            if size >= _BATCH_BYTES:
+                break
+        cursor.close()
+        return rows
+
+    def _run(self) -> None:
+        try:
+            with httpx.Client(timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0))) as client:
+                while not self._stop.is_set():
+                    try:
+                        rows = self._rows()
+                        self._end = max(self._end, self._size())
+                        if rows and not self._export(client, rows):
+                            return  # closing, and the backend does not take it now
+                    except Exception as exc:  # a busy or damaged ledger, a full disk: try again, never die
+                        said = f": {exc}" if isinstance(exc, sqlite3.Error | OSError) else ""
+                        self._note_retry(f"export itself failed, {type(exc).__name__}{said}")
+                        if self._closing.wait(min(self.max_delay, 5.0)):
+                            return
+                        continue
+                    if not rows:
+                        if self._closing.is_set():
+                            return
+                        self._wake.wait(_POLL)
+                        self._wake.clear()
+        finally:
+            self._db.close()
+
+    def _export(self, client: httpx.Client, rows: list[tuple[int, bytes]]) -> bool:
+        """Send one batch until the backend takes or refuses it; then move the cursor past it.
+        Return False when closing cut the retries short (the cursor stays before the batch)."""
+        spans: list[tuple[str, Span]] = []
+        for _, leaf in rows:
+            try:
+                event = orjson.loads(leaf)
+                spans.append((export_spans.service(event), export_spans.span(event)))
+            except Exception:  # one odd entry must not hold up the rest: counted, skipped
+                with self._lock:
+                    self.dropped += 1
+                    self._unreported_dropped += 1
+        body = export_spans.request(spans).SerializeToString()
+        attempt = 0
+        while spans:
+            try:
+                rejected = self._post(client, body)
+            except _Retry as retry:
+                self._note_retry(retry.reason)
+                delay = self.backoff * 2**attempt * random.uniform(0.5, 1.0)
+                wait = min(self.max_delay, retry.wait if retry.wait is not None else delay)
+                attempt = min(attempt + 1, 32)
+                if self._closing.wait(wait):
+                    return False
+                continue
+            except _Refused as refused:
+                self._count(0, len(spans), refused.reason)
+                break
+            self._count(len(spans) - rejected, rejected, "the backend rejected them (partial success)")
+            break
+        with self._lock:
+            self._next = rows[-1][0] + 1
+        self._save()
+        self._warn()
+        return True
+
+    def _post(self, client: httpx.Client, body: bytes) -> int:
+        """Send `body`; return how many spans the backend says it rejected (partial success)."""
+        try:
+            response = client.post(self.endpoint, content=body, headers=self.headers)
+        except httpx.HTTPError as exc:
+            # Only the class name: some transport errors quote the offending header value.
+            raise _Retry(f"could not reach the backend ({type(exc).__name__})") from None
+        status = response.status_code
+        if status in _RETRYABLE:
+            raise _Retry(f"HTTP {status}", _retry_after(response.headers.get("retry-after")))
+        if not 200 <= status < 300:
+            raise _Refused(_refusal(status))  # the OTLP spec: not retried (a 401 stays a 401)
+        if response.content and "protobuf" in response.headers.get("content-type", ""):
+            try:
+                answer = ExportTraceServiceResponse.FromString(response.content)
+            except Exception:  # a 2xx with an odd body still took the spans
+                return 0
+            return int(answer.partial_success.rejected_spans)
+        return 0
+
+    def _note_retry(self, reason: str) -> None:
+        with self._lock:
+            self._retries += 1
+            self._retry_reason = reason
         self._warn()
 
+    def _count(self, sent: int, failed: int, reason: str) -> None:
+        """Count a batch the backend answered: `sent` spans taken, `failed` refused for `reason`."""
+        with self._lock:
+            self.sent += sent
+            self.failed += failed
+            if failed:
+                spans_batches = self._refused.setdefault(reason, [0, 0])
+                spans_batches[0] += failed
+                spans_batches[1] += 1
+            recovered, self._said_failing = self._said_failing, False
+            self._retries = 0  # the attempts before this answer: nothing was lost by them
+        if recovered:
+            _log.info("flightlog export to %s: the backend answers again", _display(self.endpoint))
+
     def _warn(self, final: bool = False) -> None:
-        """Log what failed or was dropped since the last warning, unless one was logged recently."""
+        """Log what failed, was dropped or is being retried since the last warning, unless one
+        was logged recently."""
         with self._lock:
             now = time.monotonic()
             recent = self._last_warning is not None and now - self._last_warning < self.warn_interval
-            if (recent and not final) or not (self._unreported_failed or self._unreported_dropped):
+            if (recent and not final) or not (self._refused or self._unreported_dropped or self._retries):
                 return
-            parts = []
-            if self._unreported_failed:
-                batches = self._unreported_batches
-                parts.append(
-                    f"gave up on {self._unreported_failed} spans ({batches} batch{'es' if batches != 1 else ''}): "
-                    + self._reason
-                )
+            parts = [
+                f"gave up on {spans} spans ({batches} batch{'es' if batches != 1 else ''}): {reason}"
+                for reason, (spans, batches) in self._refused.items()
+            ]
             if self._unreported_dropped:
-                parts.append(f"dropped {self._unreported_dropped} spans (export queue full)")
+                parts.append(f"skipped {self._unreported_dropped} stored events that could not be made into spans")
+            if self._retries:
+                attempts = f"{self._retries} failed attempt{'s' if self._retries != 1 else ''}"
+                waiting = "" if final else f", still retrying; {self.queue_depth} stored events waiting, none lost"
+                parts.append(f"{attempts} to deliver ({self._retry_reason}){waiting}")
+                self._said_failing = True
             since = "since the last warning, " if self._last_warning is not None else ""
-            self._unreported_failed = self._unreported_batches = self._unreported_dropped = 0
+            self._refused, self._unreported_dropped, self._retries = {}, 0, 0
             self._last_warning = now
         _log.warning("flightlog export to %s: %s%s", _display(self.endpoint), since, "; ".join(parts))

@@ -39,7 +39,9 @@ Every labelled series exists from the start at 0 (each known source, type, reaso
 so `rate()` and `increase()` see the first events after a restart.
 
 Onward export (`serve --export-otlp`) is read from the forwarder at scrape time: spans sent,
-failed (given up after retries, or refused) and dropped (queue full), and the queue depth.
+failed (refused by the backend for good: not retried), dropped (stored events that could not be
+made into spans) and the backlog (stored events not yet exported: a backend that is down shows
+here, as export retries until it takes them).
 Without export they stay 0, so the shipped alert rules always find their metrics.
 """
 
@@ -143,15 +145,15 @@ class _ExportCollector:
             ("flightlog_export_sent", "Spans the onward OTLP export delivered", "sent"),
             (
                 "flightlog_export_failed",
-                "Spans the onward OTLP export gave up on (refused, or still failing after retries)",
+                "Spans the onward OTLP export's backend refused for good (not retried)",
                 "failed",
             ),
-            ("flightlog_export_dropped", "Spans not exported because the export queue was full", "dropped"),
+            ("flightlog_export_dropped", "Stored events the onward OTLP export could not make into spans", "dropped"),
         ):
             yield CounterMetricFamily(name, doc, value=getattr(source, attr) if source else 0)
         yield GaugeMetricFamily(
             "flightlog_export_queue_depth",
-            "Stored events waiting to be exported",
+            "Stored events not yet exported (the backlog: grows while the backend is down)",
             value=source.queue_depth if source else 0,
         )
 
