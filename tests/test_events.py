@@ -21,6 +21,7 @@ from flightlog.events import (
     validate_event,
 )
 from flightlog.ids import stable_event_id
+from flightlog.pipeline import Preparer
 from tests.conftest import make_event
 
 
@@ -146,10 +147,9 @@ def test_event_ids_are_time_ordered_uuid7() -> None:
 json_values = st.recursive(
     st.none()
     | st.booleans()
-    # rfc8785's integer domain: beyond it flightlog keeps the exact integer on purpose (see
-    # test_canonical_bytes_outside_the_fast_encoder) where rfc8785 refuses; ±2**53 hit that
-    # only by chance, failing one run in many
+    # around rfc8785's integer domain, ±(2**53 - 1), and beyond 64 bits: both refuse the same
     | st.integers(1 - 2**53, 2**53 - 1)
+    | st.sampled_from([2**53 - 1, 2**53, 1 - 2**53, -(2**53), 2**63, -(2**64), 2**70])
     | st.text()
     | st.floats(allow_nan=False, allow_infinity=False),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
@@ -178,7 +178,12 @@ def test_stable_event_ids_are_valid_uuid7_and_depend_only_on_seed_and_time() -> 
 
 
 ascii_keyed = st.recursive(
-    st.none() | st.booleans() | st.integers(1 - 2**53, 2**53 - 1) | st.text() | st.floats(1e-4, 1e15),
+    st.none()
+    | st.booleans()
+    | st.integers(1 - 2**53, 2**53 - 1)
+    | st.sampled_from([2**53, -(2**53), 2**63 - 1])  # the fast encoder must refuse these too
+    | st.text()
+    | st.floats(1e-4, 1e15),
     lambda inner: (
         st.lists(inner, max_size=4)
         | st.dictionaries(st.text(st.characters(max_codepoint=127), max_size=8), inner, max_size=4)
@@ -189,15 +194,62 @@ ascii_keyed = st.recursive(
 
 @given(st.dictionaries(st.text(st.characters(max_codepoint=127), max_size=8), ascii_keyed, max_size=6))
 def test_fast_path_values_equal_rfc8785(value: dict[str, Any]) -> None:
-    # ASCII keys and mid-range floats take the fast encoder: the bytes must still be RFC 8785's.
-    assert canonical_bytes(value) == rfc8785.dumps(value)
+    # ASCII keys and mid-range floats take the fast encoder: the bytes must still be RFC 8785's,
+    # and what rfc8785 refuses (an integer beyond its domain) the fast encoder refuses as well.
+    try:
+        want = rfc8785.dumps(value)
+    except rfc8785.IntegerDomainError:
+        with pytest.raises(ValidationError, match="send it as a string"):
+            canonical_bytes(value)
+        return
+    assert canonical_bytes(value) == want
 
 
 def test_canonical_bytes_outside_the_fast_encoder() -> None:
-    assert canonical_bytes({"n": 2**70, "a": 1}) == b'{"a":1,"n":1180591620717411303424}'
     assert canonical_bytes({"\U0001f600": 1, "\ue000": 2}) == rfc8785.dumps({"\U0001f600": 1, "\ue000": 2})
-    with pytest.raises(ValidationError, match="cannot be canonicalized"):
-        canonical_bytes({"s": "lone \ud800 surrogate"})
+    assert canonical_bytes({"z": -0.0, "b": 1e21, "s": 1e-7, "w": 2.0}) == b'{"b":1e+21,"s":1e-7,"w":2,"z":0}'
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "reason"),
+    [
+        # One rule whichever encoder the value takes: refused, naming the field, never written.
+        ({"payload": {"n": 2**53}}, "$.payload.n", "send it as a string"),  # orjson's path
+        ({"payload": {"n": -(2**63)}}, "$.payload.n", "send it as a string"),
+        ({"payload": {"n": 2**70, "a": 1}}, "$.payload.n", "send it as a string"),  # beyond 64 bits
+        ({"payload": {"f": 1.0, "x": [0, 2**53]}}, "$.payload.x[1]", "send it as a string"),  # rfc8785's
+        ({"payload": {"é": {"n": -(2**53)}}}, "$.payload.é.n", "send it as a string"),
+        ({"payload": {"f": float("inf")}}, "$.payload.f", "finite"),
+        ({"payload": {"f": float("nan")}}, "$.payload.f", "finite"),
+        ({"s": ["lone \ud800 surrogate"]}, "$.s[0]", "lone surrogate"),
+    ],
+)
+def test_values_rfc8785_cannot_hold_are_refused_by_path(value: dict[str, Any], field: str, reason: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        canonical_bytes(value)
+    assert info.value.field == field and reason in info.value.reason
+
+
+_preparer = Preparer()
+payload_values = st.dictionaries(st.text(max_size=8).filter(lambda k: k != "text"), json_values, max_size=6)
+
+
+@given(payload_values)
+def test_prepared_leaf_is_rfc8785_of_the_stored_event(extra: dict[str, Any]) -> None:
+    # Within the event schema, through the whole prepare step (defaults, redaction, blobs): the
+    # leaf is exactly rfc8785's bytes of the event stored, or the event is refused.
+    raw = make_event(0, payload={"text": "x", **extra})
+    try:
+        want: bytes | None = rfc8785.dumps(raw["payload"])
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError, ValueError):
+        want = None
+    if want is None:
+        with pytest.raises(ValidationError) as info:
+            _preparer.prepare(raw)
+        assert info.value.field.startswith("$.payload")
+        return
+    entry = _preparer.prepare(raw)
+    assert entry.leaf == rfc8785.dumps(entry.event)
 
 
 def test_forked_child_does_not_repeat_the_parents_random_bits() -> None:

@@ -103,7 +103,7 @@ def ingest(ctx: click.Context, source: str, rule_files: tuple[Path, ...], source
             bad.append(f"line {n}: $: invalid JSON ({exc.msg} at column {exc.colno})")
     ledger = open_ledger(ctx, True)
     pipeline = Pipeline(ledger, redactor, source_kind=source_kind)
-    good, rejected = pipeline.prepare_batch(raws)
+    good, rejected = pipeline.prepare_events(raws)
     bad.extend(f"line {lines[r.index]}: {r.field}: {r.reason}" for r in rejected)
     if bad:
         for message in sorted(bad, key=lambda m: int(m.split(":")[0][5:])):
@@ -379,6 +379,22 @@ def show(ctx: click.Context, trace_id: str, as_json: bool) -> None:
     help="Largest single event on /api/v1/events.",
 )
 @click.option(
+    "--max-pending-events",
+    default=100_000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Events accepted but not yet committed; past it requests get 503 + Retry-After (and a request of "
+    "more events than this, 413).",
+)
+@click.option(
+    "--max-pending-bytes",
+    default=64 * 1024 * 1024,
+    show_default=True,
+    type=click.IntRange(1024),
+    help="Request bytes being prepared or committed; past it requests get 503 + Retry-After (one request "
+    "is always taken when nothing else waits).",
+)
+@click.option(
     "--anonymous-loopback/--require-tokens",
     default=True,
     show_default=True,
@@ -415,6 +431,8 @@ def serve(
     serve_home: Path | None,
     max_body_bytes: int,
     max_event_bytes: int,
+    max_pending_events: int,
+    max_pending_bytes: int,
     anonymous_loopback: bool,
     export_otlp: str | None,
     export_headers: tuple[str, ...],
@@ -457,6 +475,8 @@ def serve(
     settings = ServerSettings(
         max_body_bytes=max_body_bytes,
         max_event_bytes=max_event_bytes,
+        max_pending_events=max_pending_events,
+        max_pending_bytes=max_pending_bytes,
         anonymous_loopback=anonymous_loopback,
         export_otlp=export_otlp,
         export_headers=headers,

@@ -6,7 +6,7 @@ Every adapter hands its events to `Pipeline`; nothing else writes to the ledger.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -14,6 +14,7 @@ from flightlog._internal.jsonwalk import _strings
 from flightlog.errors import ValidationError
 from flightlog.events import canonical_bytes, fill_defaults, validate_event
 from flightlog.index import TEXT_FIELDS, event_text
+from flightlog.ledger import merkle
 from flightlog.ledger.blobs import blob_digest
 from flightlog.ledger.log import Ledger, PendingEntry
 from flightlog.redact import Redactor
@@ -97,13 +98,21 @@ class Preparer:
 
     def prepare_batch(self, raws: Iterable[object]) -> tuple[list[PendingEntry], list[Rejected]]:
         """Prepare every event; return the good entries and every rejection."""
-        good, bad = [], []
+        good, bad, _ = self._prepare_all(raws)
+        return good, bad
+
+    def _prepare_all(self, raws: Iterable[object]) -> tuple[list[PendingEntry], list[Rejected], list[int]]:
+        """`prepare_batch`, plus the position in the batch of each good entry."""
+        good: list[PendingEntry] = []
+        bad: list[Rejected] = []
+        positions: list[int] = []
         for i, raw in enumerate(raws):
             try:
                 good.append(self.prepare(raw))
+                positions.append(i)
             except ValidationError as exc:
                 bad.append(Rejected(i, exc.field, exc.reason))
-        return good, bad
+        return good, bad, positions
 
 
 def _search_text(event: dict[str, Any], strings: list[str]) -> str:
@@ -127,6 +136,50 @@ class Pipeline(Preparer):
     ) -> None:
         super().__init__(redactor, source_kind, blob_threshold, search_text)
         self.ledger = ledger
+
+    def prepare_events(self, raws: Iterable[object]) -> tuple[list[PendingEntry], list[Rejected]]:
+        """`prepare_batch` for events whose producer names them (the events API, `ingest`): an
+        event whose given id already names a different event, stored or earlier in the batch,
+        is rejected too, instead of being dropped as a duplicate while its sender believes it
+        stored. The same event again (a retry) is not: the ledger stores it once. Adapters that
+        derive ids from a foreign record (an OTLP span, a transcript line) use `prepare_batch`
+        and keep the first event stored under an id, as before."""
+        good, bad, positions = self._prepare_all(raws)
+        conflicts = self.id_conflicts(good, positions)
+        if conflicts:
+            bad = sorted([*bad, *conflicts], key=lambda r: r.index)
+        return good, bad
+
+    def id_conflicts(self, entries: Sequence[PendingEntry], positions: Sequence[int]) -> list[Rejected]:
+        """The entries (at these batch positions) whose producer-given event id the log already
+        holds for another leaf, or that an earlier entry of the batch has with another leaf.
+        Leaves are compared by leaf hash: the pipeline adds only what follows from the event
+        (defaults, UTC time, redaction records, blob digests), so a true retry hashes alike."""
+        named = [(e, i) for e, i in zip(entries, positions, strict=True) if e.given_id]
+        if not named:
+            return []
+        store = self.ledger.store
+        # event id -> the leaf hash it names: the stored entry's (position None), else that of
+        # its first entry in the batch
+        held: dict[str, tuple[bytes, int | None]] = {}
+        out: list[Rejected] = []
+        for entry, position in named:
+            event_id = entry.columns.event_id
+            digest = merkle.leaf_hash(entry.leaf)
+            if event_id not in held:
+                # The read connection: it sees committed entries only, never a group commit that
+                # is still open (and may yet roll back) on the writer's connection.
+                index = store.index_of(event_id)
+                held[event_id] = (digest, position) if index is None else (store.read_hash(0, index), None)
+            named_digest, first = held[event_id]
+            if named_digest == digest:
+                continue
+            if first is None:
+                out.append(Rejected(position, "$.event_id", "already stored with different content"))
+            else:
+                reason = f"used by a different event earlier in this batch (index {first})"
+                out.append(Rejected(position, "$.event_id", reason))
+        return out
 
     def ingest(self, raws: Iterable[object]) -> list[int] | list[Rejected]:
         """Store a batch whole and return its indexes, or store nothing and return rejections.

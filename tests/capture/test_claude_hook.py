@@ -597,6 +597,24 @@ def test_a_spooled_hook_turn_that_telemetry_recorded_meanwhile_is_kept_once(
     flightlog("verify", check=True)
 
 
+def test_a_64_bit_number_in_a_tool_input_is_kept_as_text_not_refused(
+    home: Path, workspace: Path, server: Server, flightlog: CliRunner
+) -> None:
+    # Canonical JSON (RFC 8785) holds integers up to 2**53 only: such a number is stored as its
+    # digits, on the collector's hook route and in the offline hook alike.
+    big = 2**60 + 1
+    online = Agent(home, workspace, server.url)
+    online.prompt("fetch the record", "17171717-1717-4171-8171-171717171717")
+    online.tool("mcp__db__get", {"id": big}, response={"ok": True})
+    offline = Agent(home, workspace, "http://127.0.0.1:9")
+    offline.prompt("fetch it again", "18181818-1818-4181-8181-181818181818")
+    offline.tool("mcp__db__get", {"id": big}, response={"ok": True})
+    stored = [e for e in _events(flightlog) if e["type"] == "tool_call"]
+    assert [e["payload"]["input"]["id"] for e in stored] == [str(big)]  # was: no tool_call at all
+    spooled = [json.loads(line) for p in (home / "spool").glob("*.ndjson") for line in p.read_text().splitlines()]
+    assert [e["payload"]["input"]["id"] for e in spooled if e["type"] == "tool_call"] == [str(big)]
+
+
 def test_stop_ends_the_turn_for_the_latency_signal(home: Path, workspace: Path, server: Server) -> None:
     agent = Agent(home, workspace, server.url)
     agent.prompt("List the files", "15151515-1515-4151-8151-151515151515")

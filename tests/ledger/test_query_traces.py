@@ -90,3 +90,23 @@ def test_filtered_pages_order_traces_by_their_newest_matching_event(home: Path) 
                 top = query_traces(ledger.store, trace_filters(filters), 1, None)[0]
                 assert top["cursor"] == newest[expected[0]]
                 assert top["events"] == sum(e["trace_id"] == expected[0] for e in events)
+
+
+def test_a_trace_that_gets_events_while_a_client_pages_is_still_listed_once(home: Path) -> None:
+    a, b, c = "a" * 32, "b" * 32, "c" * 32
+    with Ledger(home) as ledger:
+        pipeline = Pipeline(ledger)
+        pipeline.ingest([make_event(n, trace_id=t, parent_span_id=None) for n, t in enumerate((a, b, c))])
+        for filters in ({}, trace_filters({"agent": "claude-code"})):
+            as_of = ledger.size
+            seen: list[object] = []
+            before = None
+            for step in range(5):
+                rows = query_traces(ledger.store, filters, 1, before, as_of)
+                if not rows:
+                    break
+                seen.append(rows[0]["trace_id"])
+                before = int(str(rows[0]["cursor"]))
+                if step == 0:  # A gets an event after the first page was read
+                    pipeline.ingest([make_event(10 + len(seen) + 10 * len(filters), trace_id=a, parent_span_id=None)])
+            assert sorted(map(str, seen)) == [a, b, c], (filters, seen)  # was: A never listed

@@ -12,34 +12,40 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import httpx
 import jsonschema_rs
+import pytest
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
+from flightlog.ledger.log import Ledger
 from flightlog.server.app import ServerSettings, create_app
 from flightlog.server.auth import TokenStore
+from flightlog.server.openapi import openapi_document
+from tests.conftest import TRACE as TRACE_OF_EVENTS
 from tests.conftest import make_event
 
 # TEST-NET-3 (RFC 5737): not loopback, so a request without a token gets the 401 a remote one gets.
 REMOTE: Final = ("203.0.113.9", 40000)
 LIMIT: Final = 64 * 1024
-# Small limits so that 413 and 503 take a few bytes and two events to provoke.
+# Small limits so that 413 takes a few bytes or two events to provoke, and 503 an event held pending.
 SETTINGS: Final = ServerSettings(max_body_bytes=LIMIT, max_event_bytes=2048, max_pending_events=1)
 PROTOBUF: Final = "application/x-protobuf"
 JSON: Final = "application/json"
 # Protobuf bodies are checked against the JSON schema of their message, in the proto3 JSON form.
 PROTO_MESSAGES: Final[dict[str, type[Message]]] = {"#/components/schemas/Status": status_pb2.Status}
+LIMITS: Final = (0, -5, 1, 500, 501, 10**30)
 PATH_SAMPLES: Final = {"trace_id": "ab" * 16, "event_id": "no-such-event", "path": "app.css"}
 TRACE: Final = "5b8efff798038103d269b633813fc60c"
 
@@ -73,8 +79,8 @@ class Running:
 
 
 @asynccontextmanager
-async def running(home: Path) -> AsyncIterator[Running]:
-    app = create_app(home, SETTINGS)
+async def running(home: Path, settings: ServerSettings = SETTINGS) -> AsyncIterator[Running]:
+    app = create_app(home, settings)
     async with app.router.lifespan_context(app):
         store = TokenStore(home)
         secrets = {role: store.create(role, f"openapi-{role}")[1] for role in ("ingest", "read", "approve")}
@@ -200,7 +206,7 @@ def probes() -> list[Probe]:
             Probe("POST", path, 400, "ingest", {**js, "content-encoding": "gzip"}, b"not gzip"),
             Probe("POST", path, 413, "ingest", pb, big),
             Probe("POST", path, 413, "ingest", js, big),
-            Probe("POST", path, 503, "ingest", js, two),  # two events, one may wait
+            Probe("POST", path, 413, "ingest", js, two),  # more events than may ever wait
         ]
     found += [
         Probe("POST", "/v1/metrics", 401, None, pb),
@@ -214,7 +220,7 @@ def probes() -> list[Probe]:
         Probe("POST", "/api/v1/events", 413, "ingest", js, big),
         Probe("POST", "/api/v1/events", 413, "ingest", js, json.dumps([make_event(0) | {"x": "y" * 4096}]).encode()),
         Probe("POST", "/api/v1/events", 422, "ingest", js, b'[{"type": "prompt"}]'),
-        Probe("POST", "/api/v1/events", 503, "ingest", js, json.dumps([make_event(0), make_event(1)]).encode()),
+        Probe("POST", "/api/v1/events", 413, "ingest", js, json.dumps([make_event(0), make_event(1)]).encode()),
         Probe("GET", "/api/v1/events/no-such-event", 404, "read"),
         Probe("GET", "/api/v1/traces?limit=many", 400, "read"),
         Probe("GET", "/api/v1/traces?cursor=last", 400, "read"),
@@ -222,6 +228,17 @@ def probes() -> list[Probe]:
         Probe("GET", "/?since=yesterday", 400, "read"),
         Probe("GET", f"/api/v1/traces/{TRACE}", 404, "read"),
         Probe("GET", "/api/v1/search?q=psql&limit=many", 400, "read"),
+        # Out of range is not refused: pulled into 1-500, as the parameter's description says.
+        *(
+            Probe("GET", f"{path}?limit={n}", 200, "read")
+            for path in ("/api/v1/traces", "/api/v1/search")
+            for n in LIMITS
+        ),
+        Probe("GET", "/api/v1/traces?cursor=-1", 200, "read"),
+        Probe("GET", f"/api/v1/traces?cursor={2**70}", 200, "read"),
+        Probe("GET", "/api/v1/traces?as_of=-1", 200, "read"),
+        Probe("GET", f"/api/v1/traces?as_of={2**70}", 200, "read"),
+        Probe("GET", "/api/v1/traces?as_of=then", 400, "read"),
         Probe("POST", "/hooks/claude-code", 400, "ingest", js, b"{not json"),
         Probe("POST", "/hooks/claude-code", 400, "ingest", js, b"[]"),
         Probe("POST", "/hooks/claude-code", 413, "ingest", js, b"x" * (4 * 1024 * 1024 + 1)),
@@ -266,6 +283,127 @@ def test_provoked_answers_are_documented_and_fit_their_schemas(home: Path) -> No
 
     wrong = asyncio.run(run())
     assert not wrong, "\n".join(wrong)
+
+
+@contextmanager
+def appends_held(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """Make the ledger's append wait: (entered, release) tell when one is waiting and let it go."""
+    entered, release = threading.Event(), threading.Event()
+    append = Ledger.append
+
+    def held(self: Ledger, *args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        release.wait(30)
+        return append(self, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(Ledger, "append", held)
+        try:
+            yield entered, release
+        finally:
+            release.set()
+
+
+def test_overloaded_answers_are_documented_and_fit_their_schemas(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One event waits in the ledger's append: with max_pending_events=1 every other is refused.
+    one_event = json.dumps([make_event(0)]).encode()
+    sends = [
+        ("/v1/traces", {"content-type": JSON}, otlp_spans(1)),
+        ("/v1/logs", {"content-type": JSON}, otlp_prompts(1)),
+        ("/api/v1/events", {"content-type": JSON}, json.dumps([make_event(1)]).encode()),
+    ]
+
+    async def run() -> list[str]:
+        async with running(home) as c:
+            doc = (await c.client.get("/openapi.json")).json()
+            wrong: list[str] = []
+            with appends_held(monkeypatch) as (entered, release):
+                first = asyncio.create_task(
+                    c.send("POST", "/api/v1/events", "ingest", {"content-type": JSON}, one_event)
+                )
+                assert await asyncio.to_thread(entered.wait, 30)
+                for path, headers, body in sends:
+                    r = await c.send("POST", path, "ingest", headers, body)
+                    if r.status_code != 503 or r.headers.get("retry-after") != "1":
+                        wrong.append(f"POST {path}: {r.status_code} {r.headers}, not 503 with Retry-After")
+                    wrong += check_answer(doc, path, "post", r)
+                release.set()
+                assert (await first).status_code == 200
+            return wrong
+
+    wrong = asyncio.run(run())
+    assert not wrong, "\n".join(wrong)
+
+
+def _lines(body: bytes) -> list[Any]:
+    return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+
+def test_every_documented_events_content_type_is_taken_and_its_schema_fits_what_is_taken(home: Path) -> None:
+    events = [make_event(n) for n in range(4)]
+    ndjson = "".join(json.dumps(e) + "\n" for e in events).encode()
+    sent = {
+        "application/json": json.dumps(events).encode(),
+        "application/x-ndjson": ndjson,
+        "application/jsonl": ndjson,
+    }
+
+    async def run() -> tuple[dict[str, Any], list[str]]:
+        async with running(home, ServerSettings()) as c:  # four events at once are let in
+            doc = (await c.client.get("/openapi.json")).json()
+            wrong: list[str] = []
+            for n, (media, body) in enumerate(sent.items()):
+                # Each sent to another trace: the same events again would be duplicates.
+                body = body.replace(TRACE_OF_EVENTS.encode(), f"{n + 1:032x}".encode())
+                r = await c.send("POST", "/api/v1/events", "ingest", {"content-type": media}, body)
+                if r.status_code != 200 or r.json()["stored"] != len(events):
+                    wrong.append(f"{media}: {r.status_code} {r.text[:200]}")
+                wrong += check_answer(doc, "/api/v1/events", "post", r)
+            return doc, wrong
+
+    doc, wrong = asyncio.run(run())
+    assert not wrong, "\n".join(wrong)
+    content = doc["paths"]["/api/v1/events"]["post"]["requestBody"]["content"]
+    assert set(content) == set(sent)
+    for media, body in sent.items():
+        root = {"$schema": "https://json-schema.org/draft/2020-12/schema", **content[media]["schema"], **doc}
+        validator = jsonschema_rs.validator_for(root)
+        # JSON: the body is the instance; NDJSON and JSON Lines: each line is.
+        instances = [json.loads(body)] if media == JSON else _lines(body)
+        assert all(validator.is_valid(i) for i in instances), media
+        assert not validator.is_valid([{"type": "prompt"}] if media == JSON else {"type": "prompt"})
+
+
+def test_accepted_query_values_fit_their_documented_schemas() -> None:
+    # `limit` out of 1-500 is answered, not refused: the documented schema must take it too.
+    for path in ("/api/v1/traces", "/api/v1/search"):
+        (limit,) = [p for p in openapi_document()["paths"][path]["get"]["parameters"] if p["name"] == "limit"]
+        validator = jsonschema_rs.validator_for(limit["schema"])
+        assert all(validator.is_valid(n) for n in LIMITS), limit
+        assert not validator.is_valid("many")
+        assert "1-500" in limit["description"] and "never refused" in limit["description"]
+
+
+def test_metrics_without_an_otlp_content_type_is_refused(home: Path) -> None:
+    async def run() -> list[int]:
+        async with running(home) as c:
+            return [
+                (await c.send("POST", "/v1/metrics", "ingest", headers, b"")).status_code
+                for headers in ({}, {"content-type": "text/plain"})
+            ]
+
+    assert asyncio.run(run()) == [415, 415]
+
+
+def test_a_cursor_below_any_sqlite_integer_is_answered(home: Path) -> None:
+    async def run() -> list[tuple[int, Any]]:
+        async with running(home) as c:
+            answers = [
+                await c.send("GET", f"/api/v1/traces?{p}={-(2**70)}", "read", {}, b"") for p in ("cursor", "as_of")
+            ]
+            return [(r.status_code, r.json()["traces"]) for r in answers]
+
+    assert asyncio.run(run()) == [(200, []), (200, [])]
 
 
 def test_every_operation_answers_as_documented_without_a_token_and_with_the_wrong_role(home: Path) -> None:

@@ -43,6 +43,7 @@ from flightlog.capture.claude_hook_events import (
     workspace_changes,
 )
 from flightlog.capture.gitinfo import git_head
+from flightlog.capture.jsonlines import load_json
 from flightlog.capture.workspace import list_files, scan
 from flightlog.home import resolve_home
 from flightlog.ids import derive_id
@@ -73,7 +74,8 @@ def run_hook(home: Path | None = None, stdin: IO[bytes] | None = None, stdout: I
     home = home or resolve_home()
     event_name = "?"
     try:
-        data = json.loads((stdin or sys.stdin.buffer).read() or b"{}")
+        # Big integers as text: a tool input's 64-bit id must not cost the call its record.
+        data = load_json((stdin or sys.stdin.buffer).read() or b"{}")
         if not isinstance(data, dict):
             raise ValueError("hook input is not a JSON object")
         event_name = str(data.get("hook_event_name", "?"))

@@ -47,7 +47,7 @@ def _json_float(text: str) -> float | str:
     return number if math.isfinite(number) else text
 
 
-def load_json(text: str) -> Any:
+def load_json(text: str | bytes) -> Any:
     """Return the JSON value of `text`, with integers beyond ±(2**53 - 1) and NaN/Infinity kept as
     their source text; raise ValueError (or RecursionError) as `json.loads` does."""
     return json.loads(text, parse_int=_json_int, parse_float=_json_float, parse_constant=str)

@@ -248,6 +248,18 @@ class Ledger:
                 raise LedgerError("no checkpoint yet (the log is empty or its writer has not signed one)")
             return latest
 
+    def sign_if_due(self) -> bool:
+        """Sign a checkpoint if entries arrived since the last one and that is CHECKPOINT_INTERVAL
+        old; return whether one was signed. For a long-running writer's timer: appends sign at
+        most once an interval, so the last entries of a burst waited for the next append."""
+        if not self.writable or time.monotonic() - self._last_checkpoint < CHECKPOINT_INTERVAL:
+            return False
+        with self._lock:
+            if self._frontier.size in (0, self._checkpointed_size):
+                return False
+            self._issue_checkpoint()
+            return True
+
     def _issue_checkpoint(self) -> StoredCheckpoint:
         size = self._frontier.size
         root = self._frontier.root()

@@ -305,15 +305,20 @@ def _trace_filters(filters: dict[str, str | None]) -> tuple[list[str], list[obje
 
 
 def query_traces(
-    store: SqliteStore, filters: dict[str, str | None], limit: int, before: int | None
+    store: SqliteStore, filters: dict[str, str | None], limit: int, before: int | None, as_of: int | None = None
 ) -> list[dict[str, object]]:
     """Return summaries of the traces that have an event matching every filter, the trace of
     the newest matching event first (without filters: of the newest event).
 
     Each summary covers the whole trace; its `cursor` is the index of its newest matching
-    event. Paging: `before` is the `cursor` of the last row of the previous page.
+    event. Paging: `before` is the `cursor` of the last row of the previous page, and `as_of`
+    the ledger size when the first page was made: later pages see the log as it was then, so a
+    trace that gets new events while a client pages is still listed once (it moves to the top
+    of a new first page).
     """
     where, args = _trace_filters(filters)
+    if as_of is not None:
+        where, args = [*where, "idx < ?"], [*args, as_of]
     found = _newest_traces(store, limit, before, where, args)
     if not found:
         return []
@@ -322,9 +327,11 @@ def query_traces(
         # JSON arrays, not GROUP_CONCAT: an id may itself hold a comma.
         " JSON_GROUP_ARRAY(DISTINCT agent_id),"
         " JSON_GROUP_ARRAY(DISTINCT session_id) FILTER (WHERE session_id IS NOT NULL),"
-        f" SUM(status = 'error') FROM entries WHERE trace_id IN ({','.join('?' * len(found))}) GROUP BY trace_id"
+        f" SUM(status = 'error') FROM entries WHERE trace_id IN ({','.join('?' * len(found))})"
+        + (" AND idx < ?" if as_of is not None else "")
+        + " GROUP BY trace_id"
     )
-    rows = {row[0]: row for row in store.read.execute(sql, list(found))}
+    rows = {row[0]: row for row in store.read.execute(sql, [*found, *([as_of] if as_of is not None else [])])}
     return [
         {
             "trace_id": t,

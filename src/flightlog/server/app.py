@@ -12,6 +12,7 @@ stay in this process (one writer: the flock, the group commit). A server started
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -22,7 +23,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
@@ -74,6 +75,10 @@ class ServerSettings:
     max_body_bytes: int = 16 * 1024 * 1024  # after gzip decompression too
     max_event_bytes: int = 1024 * 1024  # one event's JSON, before redaction and blobs
     max_pending_events: int = 100_000  # accepted but not yet committed; over it: 503
+    # Request bytes received and not yet committed (being prepared or appended); over it: 503.
+    # Without it, bodies queued for the prepare worker unbounded: 60 bodies of 12 MB held 1.4 GB
+    # and made a small export wait 50 s (its client gave up after 10) instead of answering 503.
+    max_pending_bytes: int = 64 * 1024 * 1024
     anonymous_loopback: bool = True  # loopback clients need no token
     export_otlp: str | None = None  # forward stored events as OTLP spans to this /v1/traces URL
     export_headers: Mapping[str, str] = field(default_factory=dict)  # sent with each export (a token)
@@ -106,6 +111,7 @@ class Collector:
         )
         self.metrics.watch_export(self.forwarder)
         self._pending = 0
+        self._pending_bytes = 0
         self._pending_lock = threading.Lock()
         self.index_due = asyncio.Event()  # set when entries were stored: index them soon
         # Workers build the default redactor; a server given its own prepares in threads.
@@ -173,9 +179,35 @@ class Collector:
         shared = [e for e in entries if e.columns.type in _SHARED_SPAN_TYPES]
         return self.ledger.store.recorded_spans([e.columns.trace_id for e in shared]) if shared else {}
 
+    def over_budget(self, size: int) -> bool:
+        """Whether a request of `size` bytes would be refused now (checked before reading it)."""
+        with self._pending_lock:
+            over = bool(self._pending_bytes) and self._pending_bytes + size > self.settings.max_pending_bytes
+        if over:
+            self.metrics.overloaded.inc()
+        return over
+
+    @contextlib.contextmanager
+    def admitted(self, size: int) -> Iterator[None]:
+        """Hold `size` bytes of the pending-bytes budget while a request is prepared and stored;
+        raise _Overloaded when it is spent. A request is always admitted when nothing else is
+        pending (the body limit keeps one request's size in check)."""
+        with self._pending_lock:
+            if self._pending_bytes and self._pending_bytes + size > self.settings.max_pending_bytes:
+                self.metrics.overloaded.inc()
+                raise _Overloaded()
+            self._pending_bytes += size
+        try:
+            yield
+        finally:
+            with self._pending_lock:
+                self._pending_bytes -= size
+
     async def store(self, entries: list[PendingEntry], source: str, origin: str | None = None) -> list[int]:
         """Append durably off the event loop, refusing work past the pending limit; `origin` as
         `origin()` gives it for the request that sent the entries."""
+        if len(entries) > self.settings.max_pending_events:  # never admitted: a 503 would be retried forever
+            raise _TooMany(len(entries), self.settings.max_pending_events)
         with self._pending_lock:
             if self._pending + len(entries) > self.settings.max_pending_events:
                 self.metrics.overloaded.inc()
@@ -199,6 +231,14 @@ class Collector:
 
 class _Overloaded(Exception):
     pass
+
+
+class _TooMany(Exception):
+    """A request of more events than the collector ever holds pending: split it (413)."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        super().__init__(f"{count} events in one request; the collector takes at most {limit} at once: split it")
+        self.message = str(self)
 
 
 Decoder = Callable[..., otlp.OtlpBatch]
@@ -281,7 +321,8 @@ def _hook_event(event: dict[str, Any]) -> bool:
 
 
 def _parse_events(body: bytes, content_type: str) -> list[object]:
-    """Parse a JSON array or NDJSON body; raise ValidationError naming the line."""
+    """Parse a JSON array, one JSON event object (pretty-printed or not) or NDJSON; raise
+    ValidationError naming the line."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -291,6 +332,9 @@ def _parse_events(body: bytes, content_type: str) -> list[object]:
         if not isinstance(data, list):
             raise ValidationError("$", "expected a JSON array of events")
         return data
+    if content_type == _JSON and text.lstrip().startswith("{"):
+        with contextlib.suppress(ValidationError):  # else NDJSON sent as application/json
+            return [parse_json(text)]
     return [parse_json(line, f"line {n + 1}: ") for n, line in enumerate(text.split("\n")) if line.strip()]
 
 
@@ -328,6 +372,8 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
                     await c.index_due.wait()
                 c.index_due.clear()
                 try:
+                    # The end of a burst is signed now, not at the next append.
+                    await run_in_threadpool(c.ledger.sign_if_due)
                     # A step at a time, so that a search (which indexes one step itself) never
                     # waits behind a whole backlog, such as a deleted index.db being rebuilt.
                     while await run_in_threadpool(c.index.catch_up_step):
@@ -357,12 +403,27 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
         if ctype not in (_JSON, "application/x-ndjson", "application/jsonl"):
             refused.labels("api", "415").inc()
             return _error(415, "send application/json (an array) or application/x-ndjson")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and c.over_budget(int(declared)):
+            return _error(503, "too many events waiting to be committed; retry later")
         try:
             body = await read_body(request, settings.max_body_bytes)
-            raws = _parse_events(body, ctype)
         except BodyError as exc:
             refused.labels("api", str(exc.status)).inc()
             return _error(exc.status, exc.message)
+        try:
+            with c.admitted(len(body)):
+                return await store_events(request, c, body, ctype)
+        except _Overloaded:
+            return _error(503, "too many events waiting to be committed; retry later")
+        except _TooMany as exc:
+            refused.labels("api", "413").inc()
+            return _error(413, exc.message)
+
+    async def store_events(request: Request, c: Collector, body: bytes, ctype: str) -> Response:
+        refused = c.metrics.refused_requests
+        try:
+            raws = _parse_events(body, ctype)
         except ValidationError as exc:
             refused.labels("api", "400").inc()
             return _error(400, "request body is not valid JSON", [{"index": None, "field": "$", "reason": exc.reason}])
@@ -374,7 +435,7 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
         if too_big:
             refused.labels("api", "413").inc()
             return _error(413, "event(s) too large; nothing stored", too_big)
-        good, bad = await run_in_threadpool(c.pipeline.prepare_batch, raws)
+        good, bad = await run_in_threadpool(c.pipeline.prepare_events, raws)
         c.metrics.received.labels("api").inc(len(raws))
         if bad:
             c.metrics.rejected.labels("api", "validation").inc(len(bad))
@@ -391,10 +452,7 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
         held = await run_in_threadpool(c.held_spans, hooked) if hooked else {}
         earlier = {id(e): held[k] for e in hooked if (k := (e.columns.span_id, e.columns.type)) in held}
         fresh = [e for e in good if id(e) not in earlier]
-        try:
-            stored = iter(await c.store(fresh, "api", c.origin(request)) if fresh else [])
-        except _Overloaded:
-            return _error(503, "too many events waiting to be committed; retry later")
+        stored = iter(await c.store(fresh, "api", c.origin(request)) if fresh else [])
         indexes = [earlier[id(e)] if id(e) in earlier else next(stored) for e in good]
         duplicates = len(earlier) + sum(e.duplicate for e in fresh)
         return JSONResponse(
@@ -418,11 +476,25 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
                 return _otlp_error(415, "Content-Type must be application/x-protobuf or application/json", _JSON)
             if (denied := c.authorize(request, "ingest")) is not None:
                 return _otlp_error(denied.status_code, json.loads(bytes(denied.body))["error"], ctype)
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and c.over_budget(int(declared)):
+                return _otlp_error(503, "overloaded; retry later", ctype)
             try:
                 body = await read_body(request, settings.max_body_bytes)
             except BodyError as exc:
                 refused.labels("otlp", str(exc.status)).inc()
                 return _otlp_error(exc.status, exc.message, ctype)
+            try:
+                with c.admitted(len(body)):
+                    return await ingest(request, c, body, ctype)
+            except _Overloaded:
+                return _otlp_error(503, "overloaded; retry later", ctype)
+            except _TooMany as exc:
+                refused.labels("otlp", "413").inc()
+                return _otlp_error(413, exc.message, ctype)
+
+        async def ingest(request: Request, c: Collector, body: bytes, ctype: str) -> Response:
+            refused = c.metrics.refused_requests
             prepared = await c.prepare_otlp(decode, body, ctype)
             if prepared.error is not None:
                 refused.labels("otlp", "400").inc()
@@ -438,10 +510,7 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
             if good and once_per_span:
                 good = await run_in_threadpool(c.unrecorded, good)
             if good:
-                try:
-                    await c.store(good, "otlp", c.origin(request))
-                except _Overloaded:
-                    return _otlp_error(503, "overloaded; retry later", ctype)
+                await c.store(good, "otlp", c.origin(request))
             return Response(respond(batch, ctype), media_type=ctype)
 
         return handler
@@ -452,11 +521,14 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
         if (denied := c.authorize(request, "ingest")) is not None:
             return denied
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in (_PROTOBUF, _JSON):
+            c.metrics.refused_requests.labels("otlp", "415").inc()
+            return _otlp_error(415, "Content-Type must be application/x-protobuf or application/json", _JSON)
         try:
             await read_body(request, settings.max_body_bytes)
         except BodyError as exc:
             return _otlp_error(exc.status, exc.message, ctype)
-        return Response(b"{}" if ctype == _JSON else b"", media_type=ctype or _JSON)
+        return Response(b"{}" if ctype == _JSON else b"", media_type=ctype)
 
     async def get_traces(request: Request) -> Response:
         c = collector()
@@ -465,16 +537,17 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
         q = request.query_params
         try:
             limit = min(max(int(q.get("limit", "50")), 1), 500)
-            before = min(int(q["cursor"]), MAX_CURSOR) if q.get("cursor") else None
+            before = min(max(int(q["cursor"]), 0), MAX_CURSOR) if q.get("cursor") else None
+            as_of = min(max(int(q["as_of"]), 0), MAX_CURSOR) if q.get("as_of") else c.ledger.size
         except ValueError:
-            return _error(400, "limit and cursor must be integers")
+            return _error(400, "limit, cursor and as_of must be integers")
         try:
             filters = trace_filters(q)
         except ValueError as exc:
             return _error(400, str(exc))
-        rows = await run_in_threadpool(query_traces, c.ledger.store, filters, limit, before)
+        rows = await run_in_threadpool(query_traces, c.ledger.store, filters, limit, before, as_of)
         next_cursor = rows[-1]["cursor"] if len(rows) == limit else None
-        return JSONResponse({"traces": rows, "next_cursor": next_cursor})
+        return JSONResponse({"traces": rows, "next_cursor": next_cursor, "as_of": as_of})
 
     async def get_trace(request: Request) -> Response:
         c = collector()

@@ -7,6 +7,7 @@ import zlib
 
 from starlette.requests import Request
 
+from flightlog.capture.jsonlines import load_json
 from flightlog.errors import ValidationError
 
 __all__ = ["BodyError", "parse_json", "read_body"]
@@ -71,13 +72,19 @@ def _unique_members(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return out
 
 
-def parse_json(text: str | bytes, where: str = "", *, unique_members: bool = False) -> object:
+def parse_json(
+    text: str | bytes, where: str = "", *, unique_members: bool = False, numbers_as_text: bool = False
+) -> object:
     """Return the JSON value in `text`; raise ValidationError("$", reason) with the position of
     a syntax error, or saying it is nested too deeply for the parser.
 
     With `unique_members`, an object naming a member twice is refused: parsers disagree on which
-    one counts (`{"dry_run": true, "dry_run": false}`), so a body that acts must say it once."""
+    one counts (`{"dry_run": true, "dry_run": false}`), so a body that acts must say it once.
+    With `numbers_as_text`, integers beyond ±(2**53 - 1) and NaN/Infinity are kept as their
+    text (`load_json`): for input the collector records but did not choose, such as a tool's."""
     try:
+        if numbers_as_text:
+            return load_json(text)
         return json.loads(text, object_pairs_hook=_unique_members) if unique_members else json.loads(text)
     except _DuplicateMember as exc:
         raise ValidationError("$", f"{where}member {exc.name[:80]!r} is given twice") from None

@@ -50,7 +50,7 @@ async def claude_code_hook(request: Request, collector: Collector) -> Response:
         return denied
     refused = collector.metrics.refused_requests
     try:
-        data = parse_json(await read_body(request, MAX_HOOK_BYTES))
+        data = parse_json(await read_body(request, MAX_HOOK_BYTES), numbers_as_text=True)
     except BodyError as exc:
         refused.labels(SOURCE, str(exc.status)).inc()
         return JSONResponse({"error": exc.message}, status_code=exc.status)

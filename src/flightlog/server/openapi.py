@@ -11,7 +11,7 @@ from functools import cache
 from typing import Any
 
 from flightlog.approvals import APPROVAL_FIELDS
-from flightlog.events import event_schema
+from flightlog.events import EVENT_TYPES, STATUSES, event_schema
 
 __all__ = ["openapi_document"]
 
@@ -67,7 +67,7 @@ _REASONS = {
     400: "bad request",
     404: "not found",
     409: "conflict",
-    413: "body or event too large",
+    413: "body or event too large, or more events in one request than the collector holds pending",
     415: "unsupported content type or encoding",
     422: "invalid events; nothing stored",
     500: "internal error",
@@ -103,14 +103,91 @@ def _ok(description: str, *keys: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _query(name: str, description: str, kind: str = "string") -> dict[str, Any]:
+def _query(name: str, description: str, kind: str = "string", **schema: Any) -> dict[str, Any]:
     return {
         "name": name,
         "in": "query",
         "required": False,
         "description": description,
-        "schema": {"type": kind},
+        "schema": {"type": kind, **schema},
     }
+
+
+def _time_filter(name: str, description: str) -> dict[str, Any]:
+    """`since` or `until`: an RFC 3339 date-time, a date, or empty (no filter)."""
+    return _query(
+        name,
+        f"{description}: an RFC 3339 date-time (converted to UTC; one without an offset is taken as UTC), or "
+        "a date (its midnight UTC); empty: no filter",
+        anyOf=[{"format": "date-time"}, {"format": "date"}, {"const": ""}],
+    )
+
+
+def _limit() -> dict[str, Any]:
+    """The `limit` query parameter of a list: any integer is taken, pulled into 1-500."""
+    return {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": "Most results to answer, default 50. Any integer is taken and pulled into 1-500, never "
+        "refused: below 1 (0, -5) counts as 1, above 500 as 500. Not an integer: 400.",
+        "schema": {"type": "integer", "default": 50},
+    }
+
+
+def _event_schemas() -> dict[str, Any]:
+    """The event JSON Schema as components: `Event`, and `Event_<name>` for each of its definitions.
+
+    The schema file is a draft-07 document with its own `$id`, referring to its parts as
+    `#/definitions/<name>`; inside this document such a reference would name this document's root,
+    where there are no definitions. So the definitions move into components/schemas beside Event,
+    the references are rewritten to point at them, and `$schema` and `$id` go (an `$id` would make
+    every reference inside resolve against the schema file instead of this document). The schema
+    uses no keyword whose meaning differs between draft-07 and 2020-12, OpenAPI 3.1's dialect, and
+    its payload-per-type `if`/`then` list is said as a `oneOf` by type (see _one_of_by_type):
+    tests/server/test_openapi.py checks both validate events alike."""
+    # A copy: event_schema() is cached, and validation uses the original.
+    schema = {k: v for k, v in event_schema().items() if k not in ("$schema", "$id", "definitions")}
+    schema = _one_of_by_type(schema)
+    definitions: dict[str, Any] = event_schema().get("definitions", {})
+    names = {f"#/definitions/{name}": f"#/components/schemas/Event_{name}" for name in definitions}
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: names[v] if k == "$ref" else rewrite(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [rewrite(v) for v in node]
+        return node
+
+    parts = {f"Event_{name}": rewrite(part) for name, part in definitions.items()}
+    return {"Event": rewrite(schema), **parts}
+
+
+def _one_of_by_type(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with its `allOf` of "if type is T then payload is P" said as a `oneOf` of "type is T
+    and payload is P", plus one branch for the types that have no such rule. The two mean the same
+    (type is required and one of an enum), but generators take a oneOf and give up on a dozen
+    if/then pairs (schemathesis: "does not support this part of it"). Unchanged unless every
+    member of the allOf has that shape."""
+    rules = schema.get("allOf", [])
+    branches = []
+    for rule in rules:
+        when, then = rule.get("if", {}), rule.get("then", {})
+        kind = when.get("properties", {}).get("type", {})
+        if set(rule) != {"if", "then"} or set(when) != {"properties", "required"} or set(kind) != {"const"}:
+            return schema
+        if when["required"] != ["type"] or set(when["properties"]) != {"type"} or set(then) != {"properties"}:
+            return schema
+        branches.append({"properties": {"type": kind, **then["properties"]}})
+    if not branches:
+        return schema
+    ruled = [b["properties"]["type"]["const"] for b in branches]
+    if len(set(ruled)) < len(ruled):  # two rules for one type: both apply, one branch would not do
+        return schema
+    rest = [t for t in schema.get("properties", {}).get("type", {}).get("enum", []) if t not in ruled]
+    if rest:
+        branches.append({"properties": {"type": {"enum": rest}}})
+    return {**{k: v for k, v in schema.items() if k != "allOf"}, "oneOf": branches}
 
 
 def _path(name: str) -> dict[str, Any]:
@@ -127,7 +204,10 @@ def _otlp(signal: str, message: str) -> dict[str, Any]:
             "neither).",
             "requestBody": {
                 "required": True,
-                "content": {"application/x-protobuf": {}, "application/json": {}},
+                "content": {
+                    "application/x-protobuf": {},
+                    "application/json": {"schema": {"type": "object"}},
+                },
             },
             "responses": {
                 "200": {
@@ -158,7 +238,7 @@ def openapi_document() -> dict[str, Any]:
                     "unless the server runs with --require-tokens.",
                 }
             },
-            "schemas": {"Event": event_schema(), "Error": _ERROR, "Status": _STATUS},
+            "schemas": {**_event_schemas(), "Error": _ERROR, "Status": _STATUS},
         },
         "paths": {
             "/v1/traces": _otlp("traces", "TraceService"),
@@ -166,8 +246,13 @@ def openapi_document() -> dict[str, Any]:
             "/v1/metrics": {
                 "post": {
                     "summary": "OTLP/HTTP metrics: accepted and not stored yet (role ingest)",
-                    "description": "Body failures answer a google.rpc.Status in the request's encoding; a refused "
-                    "token answers an Error.",
+                    "description": "The body is read (size limit, gzip) but not decoded: any body is accepted. "
+                    "Answers an empty ExportMetricsServiceResponse in the request's encoding. Body failures "
+                    "answer a google.rpc.Status in the request's encoding; a refused token answers an Error.",
+                    "requestBody": {
+                        "required": False,
+                        "content": {"application/x-protobuf": {}, "application/json": {}},
+                    },
                     "responses": {
                         "200": {
                             "description": "empty ExportMetricsServiceResponse",
@@ -184,11 +269,19 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/events": {
                 "post": {
                     "summary": "Store events (role ingest). A 2xx means durably committed.",
+                    "description": "All or nothing: one invalid event refuses the whole batch (422). "
+                    "application/json: an array of events, or one event object (pretty-printed or not); "
+                    "any other body is read as NDJSON. A different event under an event_id already stored (or "
+                    "used earlier in the batch) is a 422; the same event again is a duplicate. A request of "
+                    "more events than the collector holds pending is a 413. application/x-ndjson and "
+                    "application/jsonl: one event per line, each line fitting "
+                    "the schema given; blank lines are skipped. An empty batch stores nothing and answers 200.",
                     "requestBody": {
                         "required": True,
                         "content": {
-                            "application/json": {"schema": {"type": "array", "items": event}},
+                            "application/json": {"schema": {"oneOf": [{"type": "array", "items": event}, event]}},
                             "application/x-ndjson": {"schema": event},
+                            "application/jsonl": {"schema": event},
                         },
                     },
                     "responses": {
@@ -198,6 +291,7 @@ def openapi_document() -> dict[str, Any]:
                                 "application/json": {
                                     "schema": {
                                         "type": "object",
+                                        "required": ["stored", "duplicates", "indexes", "event_ids"],
                                         "properties": {
                                             "stored": {"type": "integer"},
                                             "duplicates": {
@@ -237,19 +331,37 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [
                         _query("agent", "agent_id"),
                         _query("session", "session_id"),
-                        _query("type", "event type"),
-                        _query("status", "ok, error, denied, pending, unset"),
-                        _query("since", "RFC 3339 UTC, inclusive"),
-                        _query("until", "RFC 3339 UTC, exclusive"),
+                        _query("type", "event type; empty: no filter", enum=[*EVENT_TYPES, ""]),
+                        _query("status", "event status; empty: no filter", enum=[*STATUSES, ""]),
+                        _time_filter("since", "inclusive"),
+                        _time_filter("until", "exclusive"),
                         _query("file_path", "payload.file_path of a file_op"),
-                        _query("limit", "1-500, default 50", "integer"),
-                        _query("cursor", "next_cursor of the previous page", "integer"),
+                        _limit(),
+                        _query(
+                            "cursor",
+                            "next_cursor of the previous page: traces whose cursor is below it (one above "
+                            "2^63-1 counts as 2^63-1; a negative one finds none)",
+                            "integer",
+                        ),
+                        _query(
+                            "as_of",
+                            "as_of of the first page, for the pages after it: they see the log as it was then "
+                            "(entries below that index), so a trace that gets new events meanwhile is listed once. "
+                            "Default: the log's size now. One above 2^63-1 counts as 2^63-1; a negative one finds "
+                            "none.",
+                            "integer",
+                        ),
                     ],
                     "responses": {
-                        "200": _ok("{traces, next_cursor}", "traces", "next_cursor"),
+                        "200": _ok(
+                            "{traces, next_cursor, as_of (the log size the page was made at)}",
+                            "traces",
+                            "next_cursor",
+                            "as_of",
+                        ),
                         "400": {
-                            "description": "limit or cursor is not an integer, or a type, status, since or until "
-                            "filter is not a valid one",
+                            "description": "limit, cursor or as_of is not an integer, or a type, status, since or "
+                            "until filter is not a valid one",
                             "content": _JSON_ERROR,
                         },
                         **_auth("read"),
@@ -273,7 +385,7 @@ def openapi_document() -> dict[str, Any]:
                     "(role read)",
                     "parameters": [
                         _query("q", "words to find; none finds nothing"),
-                        _query("limit", "1-500, default 50", "integer"),
+                        _limit(),
                     ],
                     "responses": {
                         "200": _ok(
@@ -393,7 +505,7 @@ def openapi_document() -> dict[str, Any]:
                     "by name). A dry run answers the plan and changes nothing. The "
                     "rollback itself is recorded as a `rollback` event naming the caller (token id and name, or "
                     "the anonymous loopback client).",
-                    "parameters": [_path("trace_id")],
+                    "parameters": [{**_path("trace_id"), "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"}}],
                     "requestBody": {
                         "required": True,
                         "content": {

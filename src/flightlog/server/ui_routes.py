@@ -128,6 +128,8 @@ def ui_routes(collector: Callable[[], Collector]) -> list[BaseRoute]:
         f = dict(shown)
         cursor_text = q.get("cursor", "")
         cursor = min(int(cursor_text), MAX_CURSOR) if cursor_text.isascii() and cursor_text.isdigit() else None
+        as_of_text = q.get("as_of", "")
+        as_of = min(int(as_of_text), MAX_CURSOR) if as_of_text.isascii() and as_of_text.isdigit() else c.ledger.size
         header = checkpoint_header(await run_in_threadpool(_checkpoint, c))
         try:
             filters = trace_filters(f)
@@ -142,10 +144,10 @@ def ui_routes(collector: Callable[[], Collector]) -> list[BaseRoute]:
             note = f"Traces of the newest {SEARCH_HITS} matching events, every filter applied to the matching event."
             body = list_body(shown, None, groups, None, False, note)
         else:
-            rows = await run_in_threadpool(query_traces, c.ledger.store, filters, PAGE_SIZE, cursor)
+            rows = await run_in_threadpool(query_traces, c.ledger.store, filters, PAGE_SIZE, cursor, as_of)
             next_cursor = rows[-1]["cursor"] if len(rows) == PAGE_SIZE else None
             next_page = next_cursor if isinstance(next_cursor, int) else None
-            body = list_body(shown, rows, None, next_page, cursor is not None)
+            body = list_body(shown, rows, None, next_page, cursor is not None, as_of=as_of)
         return _html(page("Traces", body, header, "list"))
 
     async def trace_page(request: Request) -> Response:

@@ -119,9 +119,11 @@ def list_body(
     next_cursor: int | None,
     paged: bool,
     note: str = "",
+    as_of: int | None = None,
 ) -> str:
     """Return the list page's main content: the filter form and either the trace summaries
-    (`rows`, from the query API's store function) or the search results grouped by trace."""
+    (`rows`, from the query API's store function) or the search results grouped by trace.
+    `as_of` (the ledger size the first page saw) goes into the next page's link."""
     if groups is not None:
         table = _search_rows(groups)
         empty = not groups
@@ -134,7 +136,8 @@ def list_body(
     if paged:
         nav.append(f'<a href="/{query_string(filters)}">← newest</a>')
     if next_cursor is not None:
-        nav.append(f'<a rel="next" href="/{query_string({**filters, "cursor": str(next_cursor)})}">older →</a>')
+        paging = {"cursor": str(next_cursor), **({"as_of": str(as_of)} if as_of is not None else {})}
+        nav.append(f'<a rel="next" href="/{query_string({**filters, **paging})}">older →</a>')
     live = "" if paged or groups is not None else ' data-live="1"'
     newest = f' data-newest="{esc(rows[0].get("cursor"))}"' if rows and not paged else ""
     hint = '<p class="hint">Arrow keys move between traces; Enter opens one.</p>'
