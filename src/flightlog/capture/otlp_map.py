@@ -68,7 +68,7 @@ from flightlog.capture import claude_shape
 from flightlog.errors import ValidationError
 from flightlog.ids import derive_id, stable_event_id, unix_ms
 
-__all__ = ["Scope", "any_value", "attributes", "log_to_event", "make_scope", "span_to_event"]
+__all__ = ["MODEL_OPS", "PROMPT_OPS", "Scope", "any_value", "attributes", "log_to_event", "make_scope", "span_to_event"]
 
 Event = dict[str, Any]
 Attrs = dict[str, Any]
@@ -79,8 +79,9 @@ _MAX_SAFE: Final = 2**53 - 1  # largest integer an IEEE double (and so RFC 8785)
 _CONTROL: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # not in text, but in binary
 _MAX_DEPTH: Final = 64  # nesting kept when a JSON string attribute is parsed
 _SPAN_KINDS: Final = ("unspecified", "internal", "server", "client", "producer", "consumer")
-_PROMPT_OPS: Final = frozenset({"invoke_agent", "create_agent", "invoke_workflow"})
-_MODEL_OPS: Final = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
+# gen_ai.operation.name values that make a prompt (a turn) and a model call: shared with export.
+PROMPT_OPS: Final = frozenset({"invoke_agent", "create_agent", "invoke_workflow"})
+MODEL_OPS: Final = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
 _CLAUDE_SPANS: Final = {
     "claude_code.interaction": "prompt",
     "claude_code.llm_request": "model_call",
@@ -182,9 +183,9 @@ def span_to_event(span: Span, scope: Scope) -> Event:
     attrs = attributes(span.attributes)
     failed = span.status.code == Status.STATUS_CODE_ERROR
     op = attrs.get("gen_ai.operation.name")
-    if op in _PROMPT_OPS:
+    if op in PROMPT_OPS:
         kind = "prompt"
-    elif op in _MODEL_OPS:
+    elif op in MODEL_OPS:
         kind = "model_call"
     elif op == "execute_tool":
         kind = "tool_call"

@@ -20,6 +20,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, Instr
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
+from flightlog.capture.otlp_map import MODEL_OPS, PROMPT_OPS
+
 __all__ = ["events_to_request", "request", "service", "span"]
 
 # --- stored events -> OTLP spans (pure) ------------------------------------------------------
@@ -28,8 +30,6 @@ _ERROR_CHARS: Final = 1024  # characters of a status message
 _CONTENT_CHARS: Final = 32 * 1024  # characters of one content attribute (messages, arguments, results)
 _SCOPE_VERSION: Final = importlib.metadata.version("flightlog")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_PROMPT_OPS: Final = frozenset({"invoke_agent", "create_agent", "invoke_workflow"})
-_MODEL_OPS: Final = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
 # openinference.span.kind of each event type (Phoenix builds its views from it); others: CHAIN.
 _OPENINFERENCE_KIND: Final = {
     "prompt": "AGENT",
@@ -126,7 +126,7 @@ def _raw_op(payload: dict[str, Any], allowed: frozenset[str], default: str) -> s
 
 
 def _prompt_attrs(event: dict[str, Any], payload: dict[str, Any], attrs: dict[str, Any]) -> str:
-    op = _raw_op(payload, _PROMPT_OPS, "invoke_agent")
+    op = _raw_op(payload, PROMPT_OPS, "invoke_agent")
     attrs["gen_ai.operation.name"] = op
     attrs["gen_ai.agent.name"] = event["agent_id"]
     messages = payload.get("messages")
@@ -139,7 +139,7 @@ def _prompt_attrs(event: dict[str, Any], payload: dict[str, Any], attrs: dict[st
 
 
 def _model_attrs(event: dict[str, Any], payload: dict[str, Any], attrs: dict[str, Any]) -> str:
-    op = _raw_op(payload, _MODEL_OPS, "chat")
+    op = _raw_op(payload, MODEL_OPS, "chat")
     model = _dict(event.get("model"))
     request, response = _dict(payload.get("request")), _dict(payload.get("response"))
     name = model.get("name") or request.get("model")
