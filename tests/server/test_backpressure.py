@@ -4,16 +4,20 @@ a client would retry forever."""
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
+from flightlog.ledger.log import Ledger
 from tests.conftest import CliRunner, make_event
 from tests.server.conftest import Server
 
@@ -73,3 +77,30 @@ def test_a_request_of_more_events_than_are_ever_held_pending_is_413(
     server.stop()
     flightlog("verify", check=True)
     assert len(flightlog("export", "--format", "leaves", check=True).stdout.splitlines()) == 3
+
+
+def test_a_hook_call_is_recorded_even_while_the_queue_is_full(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A hook call, an approval and a rollback are few and the record of something done: never
+    # refused for load (a refused hook call fails open: the agent acts, unrecorded).
+    from tests.server.test_openapi_accuracy import appends_held, running
+
+    async def run() -> int:
+        async with running(home) as c:  # max_pending_events=1
+            ingest = {"content-type": "application/json"}
+            with appends_held(monkeypatch) as (entered, release):
+                first = asyncio.create_task(
+                    c.send("POST", "/api/v1/events", "ingest", ingest, json.dumps([make_event(0)]).encode())
+                )
+                assert await asyncio.to_thread(entered.wait, 30)
+                prompt = {"session_id": "s-full", "hook_event_name": "UserPromptSubmit", "prompt": "go", "cwd": "/"}
+                hook = asyncio.create_task(
+                    c.send("POST", "/hooks/claude-code", "ingest", ingest, json.dumps(prompt).encode())
+                )
+                await asyncio.sleep(0.2)
+                release.set()
+                assert (await first).status_code == 200 and (await hook).status_code == 200
+            with Ledger.open(home, writable=False) as ledger:
+                events = [json.loads(leaf) for _, _, leaf, _ in ledger.store.iter_entries()]
+                return sum(e["source"]["kind"] == "claude-code-hook" for e in events)
+
+    assert asyncio.run(run()) == 1  # was: 0, the hook's prompt refused as overload

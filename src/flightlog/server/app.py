@@ -203,13 +203,17 @@ class Collector:
             with self._pending_lock:
                 self._pending_bytes -= size
 
-    async def store(self, entries: list[PendingEntry], source: str, origin: str | None = None) -> list[int]:
+    async def store(
+        self, entries: list[PendingEntry], source: str, origin: str | None = None, *, essential: bool = False
+    ) -> list[int]:
         """Append durably off the event loop, refusing work past the pending limit; `origin` as
-        `origin()` gives it for the request that sent the entries."""
-        if len(entries) > self.settings.max_pending_events:  # never admitted: a 503 would be retried forever
+        `origin()` gives it for the request that sent the entries. `essential` entries (a hook
+        call's, an approval, a rollback: few, and the record of something done or being done)
+        are never refused for load."""
+        if not essential and len(entries) > self.settings.max_pending_events:  # a 503 would be retried forever
             raise _TooMany(len(entries), self.settings.max_pending_events)
         with self._pending_lock:
-            if self._pending + len(entries) > self.settings.max_pending_events:
+            if not essential and self._pending + len(entries) > self.settings.max_pending_events:
                 self.metrics.overloaded.inc()
                 raise _Overloaded()
             self._pending += len(entries)
@@ -636,8 +640,19 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
     ]
     routes += approvals_routes(collector)
     routes += ui_routes(collector)  # type: ignore[arg-type]  # pages and a Mount of static files
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={FlightlogError: _flightlog_error})
+    handlers = {FlightlogError: _flightlog_error, _Overloaded: _overloaded, _TooMany: _too_many}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     return app
+
+
+async def _overloaded(request: Request, exc: Exception) -> Response:
+    # The routes that store events of their own (approvals, rollback) meet a full queue too.
+    return _error(503, "too many events waiting to be committed; retry later")
+
+
+async def _too_many(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, _TooMany)
+    return _error(413, exc.message)
 
 
 async def _flightlog_error(request: Request, exc: Exception) -> Response:

@@ -89,7 +89,8 @@ def approvals_routes(collector: Callable[[], Collector]) -> list[Route]:
         if bad:  # cannot happen for events built here; never store half a story
             c.metrics.rejected.labels(SOURCE, "validation").inc()
             return _error(500, f"approval event refused: {bad[0].field} {bad[0].reason}")
-        await c.store(good, SOURCE, c.origin(request))  # recorded first: an approval acted on is always in the log
+        # Recorded first, whatever the load: an approval acted on is always in the log.
+        await c.store(good, SOURCE, c.origin(request), essential=True)
         stored_id = good[0].event["event_id"]
         if why is not None:
             message = f"approval refused: {why} (recorded as an approval-bypass attempt)"

@@ -72,7 +72,7 @@ async def claude_code_hook(request: Request, collector: Collector) -> Response:
                 _log.warning("claude-code hook: %d event(s) refused: %s %s", len(bad), bad[0].field, bad[0].reason)
             good = await run_in_threadpool(collector.unrecorded, good) if good else good
             if good:
-                await collector.store(good, SOURCE, collector.origin(request))
+                await collector.store(good, SOURCE, collector.origin(request), essential=True)
         if data.get("hook_event_name") in ("Stop", "StopFailure"):  # after its events: the turn's last ones
             collector.metrics.end_session_turn(data.get("session_id"), at=received)
     except Exception as exc:  # fail open, as the command hook does

@@ -216,7 +216,7 @@ async def _rollback(c: Collector, trace_id: str, dry_run: bool, by: str, origin:
         good, bad = await run_in_threadpool(c.pipeline.prepare_batch, [event])
         if bad:
             return JSONResponse({"error": f"rollback done but not recorded: {bad[0].reason}", "details": []}, 500)
-        await c.store(good, "ui", origin)
+        await c.store(good, "ui", origin, essential=True)
         result["recorded"] = "ledger"
     if elsewhere:
         result["left_alone"] = sorted(elsewhere)  # changes another machine sent, not made here
