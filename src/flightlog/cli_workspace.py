@@ -145,6 +145,13 @@ def rollback(
         click.echo(f"left alone: {path} (sent by {origin}; --include-remote rolls it back here)", err=True)
     new_trace = os.urandom(16).hex()
     if use_git:
+        from flightlog.rollback import git_commits
+
+        if elsewhere and not git_commits(events):
+            raise click.ClickException(
+                f"the commits of trace {trace_id} were sent by another machine; roll them back there"
+                " (or --include-remote)"
+            )
         _rollback_git(trace_id, new_trace, events, home, dry_run)
         return
     history = trace_history(events)

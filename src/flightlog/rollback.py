@@ -105,16 +105,19 @@ def local_changes(
     rows: Sequence[tuple[int, bytes]], remote: Mapping[int, str]
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Split a trace's entries (index, leaf) into the events to roll back here and the file
-    changes another machine sent (path: who sent it; `remote` as `SqliteStore.remote_origins`
+    changes and commits another machine sent (path: who sent it; `remote` as `SqliteStore.remote_origins`
     gives it). Those name paths and earlier content of another machine's files, or planted ones:
     rolled back here they would write this machine's files."""
     events: list[dict[str, Any]] = []
     elsewhere: dict[str, str] = {}
     for index, leaf in rows:
         event = json.loads(leaf)
-        if index in remote and event.get("type") == "file_op":
+        if index in remote and event.get("type") in ("file_op", "git_op"):
             payload = event.get("payload")
-            elsewhere[str(payload.get("file_path")) if isinstance(payload, dict) else "?"] = remote[index]
+            p = payload if isinstance(payload, dict) else {}
+            # A file path, or a commit of a repository: both name this machine's files.
+            name = p.get("file_path") if event["type"] == "file_op" else f"commit {p.get('commit')} in {p.get('repo')}"
+            elsewhere[str(name)] = remote[index]
             continue
         events.append(event)
     return events, elsewhere

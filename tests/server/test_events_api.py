@@ -291,3 +291,10 @@ def test_one_pretty_printed_event_is_taken_as_one_event(serve: Callable[..., Ser
     assert answer.status_code == 200 and answer.json()["stored"] == 1, answer.text
     lines = jsonl([make_event(1), make_event(2)]).encode()  # NDJSON labelled application/json still works
     assert httpx.post(url, content=lines, headers={"content-type": "application/json"}).json()["stored"] == 2
+
+
+def test_the_ui_takes_any_run_of_digits_as_a_cursor(serve: Callable[..., Server]) -> None:
+    server = serve()
+    assert httpx.post(server.url + "/api/v1/events", json=[make_event(0)]).status_code == 200
+    for name in ("cursor", "as_of"):  # past Python's 4,300-digit int() limit: was a 500
+        assert httpx.get(server.url + "/", params={name: "9" * 5000}).status_code == 200

@@ -209,6 +209,14 @@ def test_retry_after_is_honoured_up_to_the_cap(ledger: Ledger) -> None:
             _store(ledger, _events(2, first=2), forwarder)
             _until(lambda: forwarder.sent == 2)
         assert [r.status for r in backend.requests] == [503, 200, 429, 200]
+        # Retry-After: 0 does not mean "at once, forever": the backoff still applies.
+        backend.statuses, backend.retry_after = [503, 503, 503], "0"
+        with _forwarder(backend.url, ledger.home, backoff=0.2, max_delay=60) as forwarder:
+            _store(ledger, _events(2, first=4), forwarder)
+            _until(lambda: forwarder.sent == 2)
+        tried = backend.requests[4:]
+        assert [r.status for r in tried] == [503, 503, 503, 200]  # was: thousands a second
+        assert tried[-1].at - tried[0].at >= 0.2 * (0.5 + 1 + 2)  # jitter: at least half of each
 
 
 def test_export_resumes_from_its_cursor_after_a_restart(ledger: Ledger, caplog: pytest.LogCaptureFixture) -> None:

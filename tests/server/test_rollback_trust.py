@@ -160,3 +160,21 @@ def test_the_cli_leaves_another_machines_file_changes_alone_unless_asked(
     assert app.read_text() == "print('good')\n"
     asked = flightlog("rollback", TRACE, "--include-remote", "--dry-run")
     assert asked.returncode == 0 and "restore  app.py" in asked.stdout, asked.stderr
+
+
+def test_the_cli_does_not_revert_commits_another_machine_sent(
+    serve: Callable[..., Server], home: Path, tmp_path: Path, flightlog: Any
+) -> None:
+    server = serve()
+    ingest = {**REMOTE, "authorization": f"Bearer {TokenStore(home).create('ingest', 'agent')[1]}"}
+    commit = make_event(
+        5,
+        trace_id=TRACE,
+        type="git_op",
+        payload={"op": "commit", "repo": str(tmp_path / "victim"), "commit": "c0" * 20},
+    )
+    assert httpx.post(server.url + "/api/v1/events", json=[commit], headers=ingest).status_code == 200
+    server.stop()
+    refused = flightlog("rollback", TRACE, "--git", "--dry-run")  # was: "revert c0c0c0c0c0c0 in …/victim"
+    assert refused.returncode != 0 and "sent by another machine" in refused.stderr, refused.stdout
+    assert "revert" not in refused.stdout

@@ -394,7 +394,8 @@ class OtlpForwarder:
             except _Retry as retry:
                 self._note_retry(retry.reason)
                 delay = self.backoff * 2**attempt * random.uniform(0.5, 1.0)
-                wait = min(self.max_delay, retry.wait if retry.wait is not None else delay)
+                # At least the backoff: a Retry-After of 0 (or a date past) spun 1,500 requests a second.
+                wait = min(self.max_delay, max(retry.wait or 0.0, delay))
                 attempt = min(attempt + 1, 32)
                 if self._closing.wait(wait):
                     return False

@@ -103,6 +103,14 @@ def _search(c: Collector, f: dict[str, str]) -> list[SearchGroup]:
     return list(groups.values())[:PAGE_SIZE]
 
 
+def _index_param(text: str) -> int | None:
+    """A ledger index from a link's query (cursor, as_of), or None when it is not one; at most
+    MAX_CURSOR (int() refuses over 4,300 digits: a long one answered 500)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    return MAX_CURSOR if len(text.lstrip("0")) > 19 else min(int(text), MAX_CURSOR)
+
+
 def _checkpoint(c: Collector) -> dict[str, Any] | None:
     try:
         return c.ledger.checkpoint_record()
@@ -127,9 +135,9 @@ def ui_routes(collector: Callable[[], Collector]) -> list[BaseRoute]:
         shown = {k: q.get(k, "").strip() if k == "q" else q.get(k, "").strip()[:500] for k in FILTERS}
         f = dict(shown)
         cursor_text = q.get("cursor", "")
-        cursor = min(int(cursor_text), MAX_CURSOR) if cursor_text.isascii() and cursor_text.isdigit() else None
-        as_of_text = q.get("as_of", "")
-        as_of = min(int(as_of_text), MAX_CURSOR) if as_of_text.isascii() and as_of_text.isdigit() else c.ledger.size
+        cursor = _index_param(cursor_text)
+        as_of = _index_param(q.get("as_of", ""))
+        as_of = c.ledger.size if as_of is None else as_of
         header = checkpoint_header(await run_in_threadpool(_checkpoint, c))
         try:
             filters = trace_filters(f)
