@@ -145,6 +145,8 @@ class Pipeline(Preparer):
         derive ids from a foreign record (an OTLP span, a transcript line) use `prepare_batch`
         and keep the first event stored under an id, as before."""
         good, bad, positions = self._prepare_all(raws)
+        for entry in good:
+            entry.strict_id = entry.given_id  # checked again in the commit: two requests may race
         conflicts = self.id_conflicts(good, positions)
         if conflicts:
             bad = sorted([*bad, *conflicts], key=lambda r: r.index)

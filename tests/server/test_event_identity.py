@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import rfc8785
 
-from flightlog.ledger.log import Ledger
+from flightlog.ledger.log import IdConflict, Ledger
 from flightlog.pipeline import Pipeline
 from tests.conftest import make_event
 from tests.server.conftest import Server
@@ -152,3 +153,18 @@ def test_prepare_events_refuses_what_prepare_batch_would_drop(tmp_path: Path) ->
         ]
         good, bad = pipeline.prepare_batch([changed])
         assert not bad and ledger.append(good) == [0] and good[0].duplicate
+
+
+def test_two_requests_racing_with_one_id_cannot_both_be_told_stored(tmp_path: Path) -> None:
+    # Both pass the early check (nothing stored yet); the commit checks again under its lock.
+    with Ledger.open(tmp_path / "home") as ledger:
+        pipeline = Pipeline(ledger)
+        event_id = "019a0000-0000-7000-8000-000000000005"
+        first, _ = pipeline.prepare_events([make_event(0, event_id=event_id)])
+        other, _ = pipeline.prepare_events([make_event(1, event_id=event_id)])
+        again, _ = pipeline.prepare_events([make_event(0, event_id=event_id)])
+        assert ledger.append(first) == [0]
+        with pytest.raises(IdConflict):  # was: a silent duplicate of entry 0
+            ledger.append(other)
+        assert ledger.append(again) == [0] and again[0].duplicate  # a true retry
+        assert ledger.size == 1

@@ -19,7 +19,7 @@ from typing import Any, Final, NamedTuple
 
 import orjson
 
-from flightlog.errors import FlightlogError, LedgerError, ProofError
+from flightlog.errors import FlightlogError, LedgerError, ProofError, ValidationError
 from flightlog.home import ensure_home
 from flightlog.ledger import merkle
 from flightlog.ledger.blobs import BlobStore
@@ -27,7 +27,7 @@ from flightlog.ledger.checkpoint import Checkpoint, format_checkpoint, sign_note
 from flightlog.ledger.keys import KeyRing
 from flightlog.ledger.store import SqliteStore, StoredCheckpoint
 
-__all__ = ["CHECKPOINT_INTERVAL", "Columns", "Ledger", "PendingEntry"]
+__all__ = ["CHECKPOINT_INTERVAL", "Columns", "IdConflict", "Ledger", "PendingEntry"]
 
 CHECKPOINT_INTERVAL: Final = 1.0  # seconds: a checkpoint at least this often while entries arrive
 
@@ -67,7 +67,7 @@ class PendingEntry:
     sends the leaf alone and the receiver decodes it only if asked, several times cheaper
     than unpickling the event's dicts."""
 
-    __slots__ = ("_event", "blobs", "columns", "duplicate", "given_id", "leaf", "text")
+    __slots__ = ("_event", "blobs", "columns", "duplicate", "given_id", "leaf", "strict_id", "text")
 
     def __init__(
         self,
@@ -88,6 +88,10 @@ class PendingEntry:
         self.columns = Columns._make(columns) if columns is not None else Columns.of(self.event)
         # Set by `Ledger.append` when the log already held this event id and stored nothing.
         self.duplicate = False
+        # Set by the preparer when a different event under this given id must be refused
+        # (`IdConflict`) rather than taken for a duplicate: checked again inside the commit,
+        # where two requests racing with one id meet.
+        self.strict_id = False
 
     @property
     def event(self) -> dict[str, Any]:
@@ -98,6 +102,15 @@ class PendingEntry:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (PendingEntry, (None, self.leaf, self.blobs, self.given_id, self.text, tuple(self.columns)))
+
+
+class IdConflict(ValidationError):
+    """An event under an event id the log holds for a different event: nothing of its batch
+    is stored."""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__("$.event_id", "already stored with different content")
+        self.event_id = event_id
 
 
 @dataclass
@@ -214,11 +227,16 @@ class Ledger:
         nodes: list[tuple[int, int, bytes]] = []
         indexes: list[int] = []
         remote: list[tuple[int, str]] = []
+        hashes: dict[int, bytes] = {}  # leaf hashes of this group's rows, by index
         for entry, origin in zip(entries, origins, strict=True):
             columns = entry.columns
             if entry.given_id:
                 found = known.get(columns.event_id)
                 if found is not None:
+                    if entry.strict_id:
+                        held = hashes.get(found) or self.store.read_hash(0, found)
+                        if held != merkle.leaf_hash(entry.leaf):
+                            raise IdConflict(columns.event_id)
                     entry.duplicate = True
                     indexes.append(found)
                     continue
@@ -226,6 +244,7 @@ class Ledger:
             for data in entry.blobs.values():
                 self.blobs.put(data)
             h = merkle.leaf_hash(entry.leaf)
+            hashes[frontier.size] = h
             indexes.append(frontier.size)
             if origin is not None:
                 remote.append((frontier.size, origin))

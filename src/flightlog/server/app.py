@@ -43,7 +43,7 @@ from starlette.routing import Route
 from flightlog.capture import claude_hook_events, otlp
 from flightlog.errors import ConfigError, FlightlogError, ValidationError
 from flightlog.index import SearchIndex, check_query
-from flightlog.ledger.log import Ledger, PendingEntry
+from flightlog.ledger.log import IdConflict, Ledger, PendingEntry
 from flightlog.ledger.store import query_traces
 from flightlog.pipeline import Pipeline, Preparer, Rejected
 from flightlog.policy_stage import using_policy_url
@@ -456,7 +456,13 @@ def create_app(home: Path, settings: ServerSettings | None = None, redactor: Red
         held = await run_in_threadpool(c.held_spans, hooked) if hooked else {}
         earlier = {id(e): held[k] for e in hooked if (k := (e.columns.span_id, e.columns.type)) in held}
         fresh = [e for e in good if id(e) not in earlier]
-        stored = iter(await c.store(fresh, "api", c.origin(request)) if fresh else [])
+        try:
+            stored = iter(await c.store(fresh, "api", c.origin(request)) if fresh else [])
+        except IdConflict as exc:  # another request stored a different event under the id meanwhile
+            c.metrics.rejected.labels("api", "validation").inc(len(fresh))
+            index = next(i for i, e in enumerate(good) if e.columns.event_id == exc.event_id)
+            details = [{"index": index, "field": exc.field, "reason": exc.reason}]
+            return _error(422, "1 invalid event(s); nothing stored", details)
         indexes = [earlier[id(e)] if id(e) in earlier else next(stored) for e in good]
         duplicates = len(earlier) + sum(e.duplicate for e in fresh)
         return JSONResponse(
