@@ -160,19 +160,16 @@ class Pipeline(Preparer):
         named = [(e, i) for e, i in zip(entries, positions, strict=True) if e.given_id]
         if not named:
             return []
-        store = self.ledger.store
+        # One query for the batch (one per id doubled the time to prepare 5,000 named events).
+        stored = self.ledger.store.leaf_hashes_of([e.columns.event_id for e, _ in named])
         # event id -> the leaf hash it names: the stored entry's (position None), else that of
         # its first entry in the batch
-        held: dict[str, tuple[bytes, int | None]] = {}
+        held: dict[str, tuple[bytes, int | None]] = {k: (h, None) for k, h in stored.items()}
         out: list[Rejected] = []
         for entry, position in named:
             event_id = entry.columns.event_id
             digest = merkle.leaf_hash(entry.leaf)
-            if event_id not in held:
-                # The read connection: it sees committed entries only, never a group commit that
-                # is still open (and may yet roll back) on the writer's connection.
-                index = store.index_of(event_id)
-                held[event_id] = (digest, position) if index is None else (store.read_hash(0, index), None)
+            held.setdefault(event_id, (digest, position))
             named_digest, first = held[event_id]
             if named_digest == digest:
                 continue

@@ -190,15 +190,12 @@ class SqliteStore:
     def indexes_of(self, event_ids: Sequence[str]) -> dict[str, int]:
         """Return {event_id: index} for those of `event_ids` the log holds (read on the writer's
         connection, so it sees every commit)."""
-        found: dict[str, int] = {}
-        for start in range(0, len(event_ids), 500):  # stay under SQLite's bound-parameter limit
-            chunk = event_ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for event_id, idx in self.conn.execute(
-                f"SELECT event_id, idx FROM entries WHERE event_id IN ({marks})", chunk
-            ):
-                found[event_id] = int(idx)
-        return found
+        return {str(e): int(i) for e, i in _by_event_id(self.conn, "idx", event_ids)}
+
+    def leaf_hashes_of(self, event_ids: Sequence[str]) -> dict[str, bytes]:
+        """Return {event_id: leaf hash} for those of `event_ids` the log holds, as committed (the
+        read connection: never a group commit still open on the writer's)."""
+        return {str(e): bytes(h) for e, h in _by_event_id(self.read, "leaf_hash", event_ids)}
 
     def index_of(self, event_id: str) -> int | None:
         """Return the index of the entry with this event id, or None."""
@@ -281,6 +278,15 @@ class SqliteStore:
         """Return (index, leaf bytes) of one trace's entries in index order."""
         rows = self.read.execute("SELECT idx, leaf FROM entries WHERE trace_id=? ORDER BY idx", (trace_id,))
         return [(int(i), bytes(b)) for i, b in rows]
+
+
+def _by_event_id(conn: sqlite3.Connection, column: str, event_ids: Sequence[str]) -> Iterator[tuple[Any, Any]]:
+    """(event_id, `column`) of the entries with these event ids."""
+    ids = list(event_ids)
+    for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        yield from conn.execute(f"SELECT event_id, {column} FROM entries WHERE event_id IN ({marks})", chunk)
 
 
 def _trace_filters(filters: dict[str, str | None]) -> tuple[list[str], list[object]]:
